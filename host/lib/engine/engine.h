@@ -1,0 +1,70 @@
+/* engine.h — plans a graph once per (batch size, input shapes) and runs it; fp32 mode for now. */
+#ifndef QPIPE_ENGINE_H
+#define QPIPE_ENGINE_H
+
+#include "engine/op.h"
+#include "ir/ir.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum qp_engine_mode {
+    QP_MODE_FP32 = 0,
+    QP_MODE_QUANTSIM = 1,
+    QP_MODE_INT8 = 2,
+} qp_engine_mode;
+
+/* A shape to use for one graph input, overriding the model's (symbolic or fixed) dims. */
+typedef struct qp_input_shape {
+    const char *name;
+    qp_shape shape;
+} qp_input_shape;
+
+/* Called after a node has produced its outputs, once per output tensor (calibration hooks). */
+typedef void (*qp_tensor_observer)(void *user, int tensor_id, const qp_value *value);
+
+typedef struct qp_plan_options {
+    qp_engine_mode mode;
+    int batch;                         /* replaces dim 0 of inputs whose dim 0 is symbolic/unknown; 0 = 1 */
+    int n_threads;                     /* 0 = all cores */
+    const qp_input_shape *input_shapes;/* optional explicit shapes, by input name */
+    int n_input_shapes;
+    qp_tensor_observer observer;       /* optional */
+    void *observer_user;
+} qp_plan_options;
+
+typedef struct qp_plan qp_plan;
+
+/* Infers every shape, folds plan-time constants (the Shape->Gather->Concat->Reshape chains of
+ * exported models), prepares every op, and lays all activations out in one arena by lifetime.
+ * Errors name the node ("node 'conv1' (Conv): ..."). When some ops have no implementation the
+ * error lists every unsupported op type and the first node using each. */
+QP_API qp_status qp_plan_create(const qp_graph *graph, const qp_plan_options *options, qp_plan **out);
+QP_API void qp_plan_free(qp_plan *plan);
+
+QP_API int qp_plan_num_inputs(const qp_plan *plan);
+/* The value for graph input i: shape/dtype fixed by the plan; write data into value->data
+ * (value->nbytes bytes) before qp_plan_run. */
+QP_API qp_value *qp_plan_input(qp_plan *plan, int i);
+QP_API const char *qp_plan_input_name(const qp_plan *plan, int i);
+QP_API int qp_plan_num_outputs(const qp_plan *plan);
+QP_API const qp_value *qp_plan_output(const qp_plan *plan, int i);
+QP_API const char *qp_plan_output_name(const qp_plan *plan, int i);
+
+QP_API qp_status qp_plan_run(qp_plan *plan);
+
+/* Bytes of the activation arena (figures for benchmarks and the memory bound). */
+QP_API size_t qp_plan_arena_bytes(const qp_plan *plan);
+/* Inferred shape of any tensor in the graph (after planning), or NULL if tensor_id is invalid. */
+QP_API const qp_value *qp_plan_tensor(const qp_plan *plan, int tensor_id);
+
+/* Lists unsupported ops of a graph without planning: writes a message like
+ * "unsupported ops: Foo (first used by node 'n3'), Bar (node 'n7')" and returns
+ * QP_ERR_UNSUPPORTED, or QP_OK when every op has an implementation. */
+QP_API qp_status qp_graph_check_ops(const qp_graph *graph);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,4 @@
+/* activation.c — ONNX ops of the 'activation' family (see engine/op.h for the list). */
+#include "engine/op.h"
+
+const qp_op_def *const qp_ops_activation[] = {NULL};

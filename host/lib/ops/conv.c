@@ -1,0 +1,4 @@
+/* conv.c — ONNX ops of the 'conv' family (see engine/op.h for the list). */
+#include "engine/op.h"
+
+const qp_op_def *const qp_ops_conv[] = {NULL};

@@ -1,0 +1,4 @@
+/* elementwise.c — ONNX ops of the 'elementwise' family (see engine/op.h for the list). */
+#include "engine/op.h"
+
+const qp_op_def *const qp_ops_elementwise[] = {NULL};

@@ -1,0 +1,4 @@
+/* norm.c — ONNX ops of the 'norm' family (see engine/op.h for the list). */
+#include "engine/op.h"
+
+const qp_op_def *const qp_ops_norm[] = {NULL};

@@ -1,0 +1,4 @@
+/* pool.c — ONNX ops of the 'pool' family (see engine/op.h for the list). */
+#include "engine/op.h"
+
+const qp_op_def *const qp_ops_pool[] = {NULL};

@@ -1,0 +1,4 @@
+/* quant.c — ONNX ops of the 'quant' family (see engine/op.h for the list). */
+#include "engine/op.h"
+
+const qp_op_def *const qp_ops_quant[] = {NULL};

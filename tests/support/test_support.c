@@ -1,0 +1,73 @@
+/* test_support.c — helpers behind test_support.h. */
+#define _XOPEN_SOURCE 700
+#include "test_support.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *qp_test_shared_path(const char *relative, char *buf) {
+    const char *root = getenv("QP_SHARED_DIR");
+    snprintf(buf, 4096, "%s/%s", root && *root ? root : QP_SHARED_DIR, relative);
+    return buf;
+}
+
+int qp_test_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+char *qp_test_mkdtemp(void) {
+    char tmpl[] = "/tmp/qpipe-test-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    return strdup(dir);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void qp_test_rmtree(const char *path) {
+    if (path) nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void qp_test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+int qp_test_add_initializer(qp_graph *g, const char *name, const qp_shape *shape, const float *values) {
+    int id = qp_graph_get_or_add_tensor(g, name);
+    assert_true(id >= 0);
+    int64_t n = qp_shape_numel(shape);
+    float *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    assert_non_null(copy);
+    if (n > 0) memcpy(copy, values, (size_t)n * sizeof(float));
+    qp_tensor_set_data(g->tensors[id], QP_DT_FLOAT, shape, copy, (size_t)n * sizeof(float));
+    return id;
+}
+
+int qp_test_add_input(qp_graph *g, const char *name, qp_dtype dtype, const qp_shape *shape) {
+    int id = qp_graph_get_or_add_tensor(g, name);
+    assert_true(id >= 0);
+    g->tensors[id]->dtype = dtype;
+    g->tensors[id]->shape = *shape;
+    g->tensors[id]->is_graph_input = 1;
+    g->inputs = realloc(g->inputs, (size_t)(g->n_inputs + 1) * sizeof(int));
+    g->inputs[g->n_inputs++] = id;
+    return id;
+}
+
+void qp_test_add_output(qp_graph *g, int tensor_id) {
+    g->outputs = realloc(g->outputs, (size_t)(g->n_outputs + 1) * sizeof(int));
+    g->outputs[g->n_outputs++] = tensor_id;
+}
