@@ -59,6 +59,10 @@ QP_API size_t qp_plan_arena_bytes(const qp_plan *plan);
 /* Inferred shape of any tensor in the graph (after planning), or NULL if tensor_id is invalid. */
 QP_API const qp_value *qp_plan_tensor(const qp_plan *plan, int tensor_id);
 
+/* Multiply-accumulates of one node at the plan's shapes (Conv, ConvTranspose, Gemm, MatMul;
+ * 0 for other ops). */
+QP_API int64_t qp_node_macs(const qp_graph *graph, const qp_plan *plan, int node_id);
+
 /* Lists unsupported ops of a graph without planning: writes a message like
  * "unsupported ops: Foo (first used by node 'n3'), Bar (node 'n7')" and returns
  * QP_ERR_UNSUPPORTED, or QP_OK when every op has an implementation. */
