@@ -10,5 +10,5 @@ ex="$root/examples/fashion_mnist"
 data=/usr/share/datasets/fashion-mnist
 "$qpipe" inspect "$ex/model.onnx"
 echo
-"$qpipe" eval "$ex/model.onnx" --idx-images "$data/t10k-images-idx3-ubyte.gz" \
-  --idx-labels "$data/t10k-labels-idx1-ubyte.gz" --scale 0.00392156862745098 --mean 0.2860 --std 0.3530
+"$qpipe" eval "$ex/model.onnx" --images "$data/t10k-images-idx3-ubyte.gz" \
+  --labels "$data/t10k-labels-idx1-ubyte.gz" --scale 0.00392156862745098 --mean 0.2860 --std 0.3530

@@ -6,7 +6,7 @@ set -euo pipefail
 # Tests: ONNX backend test data, Fashion-MNIST for the embedded example.
 packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
           libyaml-dev libopenblas-dev libjpeg62-turbo-dev zlib1g-dev libcmocka-dev
-          libonnx-testdata dataset-fashion-mnist)
+          libonnx-testdata dataset-fashion-mnist python3)
 if [ "${1:-}" = "--python" ]; then
   # Fixture generators and peer comparisons (benchmarks): Debian's numpy/onnx, venv for pip's onnxruntime.
   packages+=(python3 python3-numpy python3-onnx python3-venv)

@@ -19,6 +19,7 @@ typedef struct cli_command {
 int cmd_inspect(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "qpipe <cmd>: error: <library message>" and returns QP_EXIT_BAD_INPUT. */
 int cli_fail(const char *cmd, qp_status status);

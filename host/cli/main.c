@@ -8,6 +8,7 @@ static const cli_command commands[] = {
     {"inspect", "show a model's inputs, outputs, ops, parameters and MACs", cmd_inspect},
     {"infer", "run a model on .npy inputs and write its outputs as .npy", cmd_infer},
     {"eval", "fp32 top-1/top-5 of a classifier on JPEG folders or IDX files", cmd_eval},
+    {"bench", "median latency, GMAC/s and memory of the engine", cmd_bench},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
