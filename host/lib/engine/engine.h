@@ -4,6 +4,7 @@
 
 #include "engine/op.h"
 #include "ir/ir.h"
+#include "quant/encodings.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +33,9 @@ typedef struct qp_plan_options {
     int n_input_shapes;
     qp_tensor_observer observer;       /* optional */
     void *observer_user;
+    /* QUANTSIM and INT8: the tensors to quantize and how (a tensor without an encoding stays
+     * float). Must outlive the plan. Ignored in FP32 mode. */
+    const qp_encodings *encodings;
 } qp_plan_options;
 
 typedef struct qp_plan qp_plan;

@@ -1,0 +1,4 @@
+/* builtin.c — the table of built-in passes (each defined in its own file in this folder). */
+#include "passes/builtin.h"
+
+const qp_pass_def *const qp_builtin_passes[] = {NULL};
