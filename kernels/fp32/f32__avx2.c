@@ -1,0 +1,10 @@
+/* f32__avx2.c — the fp32 depthwise and pooling kernels built for AVX2+FMA. */
+#include <math.h>
+
+#include "kernels/fp32/f32_kernels.h"
+#include "kernels/fp32/f32_window.h"
+
+#pragma GCC target("avx2,fma")
+#define QP_F32_ISA_NAME(name) name##__avx2
+#include "kernels/fp32/dwconv2d.inc.h"
+#include "kernels/fp32/pool.inc.h"

@@ -1,0 +1,10 @@
+/* f32__avx512.c — the fp32 depthwise and pooling kernels built for AVX-512. */
+#include <math.h>
+
+#include "kernels/fp32/f32_kernels.h"
+#include "kernels/fp32/f32_window.h"
+
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+#define QP_F32_ISA_NAME(name) name##__avx512
+#include "kernels/fp32/dwconv2d.inc.h"
+#include "kernels/fp32/pool.inc.h"
