@@ -20,6 +20,16 @@ int cmd_inspect(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_passes(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* The registry every command that runs passes needs: built-ins, then every plugin on the search
+ * path (--plugin-path value or NULL, $QPIPE_PLUGIN_PATH, <exe dir>/plugins, install dir).
+ * Returns QP_EXIT_OK or, after printing the error, QP_EXIT_BAD_INPUT. (cmd_passes.c) */
+struct qp_registry;
+int cli_load_registry(const char *cmd, const char *plugin_path, struct qp_registry **out);
+/* Directory of the running qpipe executable (malloc'd), or NULL. (cmd_passes.c) */
+char *cli_exe_dir(void);
 
 /* Prints "qpipe <cmd>: error: <library message>" and returns QP_EXIT_BAD_INPUT. */
 int cli_fail(const char *cmd, qp_status status);

@@ -1,0 +1,228 @@
+/* q8_kernels.h — the int8 engine's compute kernels: u8 activations x s8 weights -> s32 -> requantized u8. */
+#ifndef QPIPE_Q8_KERNELS_H
+#define QPIPE_Q8_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/int8/requant.h"
+#include "qpipe/qp_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Numeric contract shared by all kernels (docs/kernels.md has the long form):
+ * - every activation is uint8 with a zero point (a symmetric int8 tensor q is stored as q + 128
+ *   with zero point 128); weights are int8, symmetric (zero point 0);
+ * - accumulation is int32 and wraps modulo 2^32 identically in every variant (a well-formed
+ *   model never gets there: K * 255 * 128 + |bias| < 2^31 holds for K <= 65793);
+ * - outputs are clamp(zp_out + qp_q31_mul(acc, requant), qmin, qmax); activation functions
+ *   that are clamps (Relu, Relu6, Clip) are fused by narrowing [qmin, qmax];
+ * - kernels never allocate: scratch comes from the caller, sized by the *_scratch_size() twin;
+ * - every SIMD variant is bit-exact with the __ref variant of the same signature. */
+
+/* A 2-D window over one image: NCHW planes of in_h x in_w, outputs out_h x out_w. 1-D ops use
+ * in_h = out_h = kernel_h = 1. Pads are >= 0; out_h/out_w are authoritative (ONNX's output size
+ * formula is the engine's business; taps that fall outside the input are padding whatever the
+ * pads say), so pad_bottom/pad_right only matter for average pooling that counts padding. */
+typedef struct qp_q8_window {
+    int64_t in_h, in_w;
+    int64_t out_h, out_w;
+    int64_t kernel_h, kernel_w;
+    int64_t stride_h, stride_w;
+    int64_t dilation_h, dilation_w;
+    int64_t pad_top, pad_left, pad_bottom, pad_right;
+} qp_q8_window;
+
+/* QP_OK when sizes, kernel, strides and dilations are in 1..2^30 and pads in 0..2^30 (so index
+ * arithmetic cannot overflow); otherwise QP_ERR_INVALID_ARG naming the field. Kernels assume a
+ * checked window; any checked window is memory-safe. */
+qp_status qp_q8_window_check(const qp_q8_window *win);
+
+/* ------------------------------------------------------------------------------------------- */
+/* u8 x s8 GEMM: out[m][n] = requant_m( bias[m] + sum_k W[m][k] * X[k][n] )                      */
+/* ------------------------------------------------------------------------------------------- */
+
+/* Conv (NCHW, one image, one group): W = weights [Cout/g][Cin/g*KH*KW], X = im2col columns
+ *   [K][OH*OW] (or the input itself for 1x1/stride 1/no pad), out = output planes [Cout/g][OH*OW]:
+ *   x_k_stride = OH*OW, x_n_stride = 1, out_m_stride = OH*OW, out_n_stride = 1.
+ * Gemm/MatMul (A[batch][K] x W^T, out[batch][M]): X[k][n] = A[n][k] is read in place with
+ *   x_k_stride = 1, x_n_stride = K, and out[n][m] is written with out_m_stride = 1,
+ *   out_n_stride = M — no transpose anywhere (the variants pack X per column block anyway). */
+typedef struct qp_u8s8_gemm_args {
+    int64_t m, n, k;             /* rows of W (output channels), columns of X, reduction length */
+    int64_t m_begin, m_end;      /* rows to compute; m_begin a multiple of the variant's mr */
+    const void *packed_w;        /* from the SAME variant's pack(): bias + weights for all m rows */
+    const uint8_t *x;            /* X[k][n] at x[k * x_k_stride + n * x_n_stride] */
+    int64_t x_k_stride, x_n_stride;
+    uint8_t *out;                /* out[m][n] at out[m * out_m_stride + n * out_n_stride] */
+    int64_t out_m_stride, out_n_stride;
+    const qp_q31 *requant;       /* m entries (per output channel; repeat one for per-tensor) */
+    int32_t out_zero_point;      /* 0..255 */
+    uint8_t qmin, qmax;
+    void *scratch;               /* scratch_size(k, n) bytes, any alignment; one per thread */
+} qp_u8s8_gemm_args;
+
+/* One GEMM implementation: its tile, its packed-weight layout and its run function. Weights are
+ * packed once at plan time by the variant that will run them; packed buffers are not
+ * interchangeable between variants. Split work across threads by columns (offset x and out by
+ * n0 * stride, shrink n) or by rows (m_begin/m_end at multiples of mr), one scratch per thread. */
+typedef struct qp_u8s8_gemm_variant {
+    const char *name;     /* "u8s8_gemm_4x16__avx2" */
+    int mr, nr;           /* register tile: rows of W x columns of X */
+    /* Bytes of the packed buffer for an m x k weight matrix. */
+    size_t (*pack_size)(int64_t m, int64_t k);
+    /* Packs w (row r at w + r * w_row_stride) and bias (m entries, NULL = zeros; already folded
+     * with qp_u8s8_gemm_fold_bias) into packed (pack_size bytes, any alignment). */
+    void (*pack)(int64_t m, int64_t k, const int8_t *w, int64_t w_row_stride, const int32_t *bias,
+                 void *packed);
+    size_t (*scratch_size)(int64_t k, int64_t n);
+    void (*run)(const qp_u8s8_gemm_args *args);
+} qp_u8s8_gemm_variant;
+
+/* bias_out[r] = bias[r] - input_zero_point * sum_k w[r][k] (bias NULL = zeros): with it the GEMM
+ * reads raw u8 X yet computes sum_k w * (x - za). Computed in int64; QP_ERR_INVALID_ARG naming the
+ * row when a result leaves int32. bias_out may alias bias. */
+qp_status qp_u8s8_gemm_fold_bias(int64_t m, int64_t k, const int8_t *w, int64_t w_row_stride,
+                                 const int32_t *bias, int32_t input_zero_point, int32_t *bias_out);
+
+extern const qp_u8s8_gemm_variant qp_u8s8_gemm__ref;
+extern const qp_u8s8_gemm_variant qp_u8s8_gemm_4x16__avx2;
+extern const qp_u8s8_gemm_variant qp_u8s8_gemm_8x32__avx512vnni;
+
+/* ------------------------------------------------------------------------------------------- */
+/* im2col for u8: padding taps take the input zero point (real 0), never the byte 0             */
+/* ------------------------------------------------------------------------------------------- */
+
+/* Bytes of the column matrix for `channels` planes: channels * KH * KW * OH * OW. */
+size_t qp_u8_im2col_size(const qp_q8_window *win, int64_t channels);
+
+/* input [channels][in_h][in_w] -> col [channels * KH * KW][OH * OW] (row c*KH*KW + kh*KW + kw). */
+typedef void (*qp_u8_im2col_fn)(const qp_q8_window *win, int64_t channels, const uint8_t *input,
+                                uint8_t pad_value, uint8_t *col);
+void qp_u8_im2col__ref(const qp_q8_window *win, int64_t channels, const uint8_t *input,
+                       uint8_t pad_value, uint8_t *col);
+
+/* ------------------------------------------------------------------------------------------- */
+/* depthwise convolution, NCHW, one image: every channel has its own KH x KW s8 kernel         */
+/* ------------------------------------------------------------------------------------------- */
+
+typedef struct qp_u8_dwconv_args {
+    qp_q8_window win;
+    int64_t channels;             /* planes: input [channels][in_h][in_w] */
+    const uint8_t *input;
+    const int8_t *weights;        /* [channels][KH][KW] */
+    const int32_t *bias;          /* [channels], folded: qp_u8s8_gemm_fold_bias(channels, KH*KW,...) */
+    int32_t input_zero_point;     /* what padded taps read, so the folded bias cancels them */
+    const qp_q31 *requant;        /* [channels] */
+    int32_t out_zero_point;
+    uint8_t qmin, qmax;
+    uint8_t *output;              /* [channels][out_h][out_w] */
+    void *scratch;                /* qp_u8_dwconv_scratch_size(&win) bytes */
+} qp_u8_dwconv_args;
+
+size_t qp_u8_dwconv_scratch_size(const qp_q8_window *win);
+typedef void (*qp_u8_dwconv_fn)(const qp_u8_dwconv_args *args);
+void qp_u8_dwconv__ref(const qp_u8_dwconv_args *args);
+/* AVX2, 16 outputs a step for stride_w 1 or 2 with dilation_w 1 and any kernel size (borders
+ * included: each plane is copied into zero-point padding in scratch); other strides and
+ * horizontal dilations run the reference code. */
+void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *args);
+
+/* ------------------------------------------------------------------------------------------- */
+/* elementwise Add of two u8 tensors with their own encodings (TFLite's quantized Add)         */
+/* ------------------------------------------------------------------------------------------- */
+
+/* a' = (a - za) << 20 scaled by s_a / (2 max(s_a, s_b)), same for b, then the sum scaled by
+ * 2 max(s_a, s_b) / (2^20 s_out): each step is a qp_q31_mul, so no float at run time. */
+typedef struct qp_u8_add_params {
+    int32_t a_zero_point, b_zero_point, out_zero_point;
+    int32_t left_shift;           /* 20 */
+    qp_q31 a_multiplier, b_multiplier, out_multiplier;
+    uint8_t qmin, qmax;
+} qp_u8_add_params;
+
+/* Derives the multipliers from the scales (plan time). QP_ERR_INVALID_ARG for a non-positive or
+ * non-finite scale, a zero point outside 0..255, or qmin > qmax. */
+qp_status qp_u8_add_params_init(double a_scale, int32_t a_zero_point, double b_scale,
+                                int32_t b_zero_point, double out_scale, int32_t out_zero_point,
+                                uint8_t qmin, uint8_t qmax, qp_u8_add_params *params);
+
+/* out is a contiguous [outer][mid][inner] array; a and b are read through per-level element
+ * strides, 0 broadcasting along that level. The engine collapses any ONNX broadcast of rank <= 3
+ * after merging adjacent dims into this form: same shape {mid*inner, inner, 1}, scalar {0,0,0},
+ * per-channel NCHW (C values over N x C x HW) {0, 1, 0} with outer = N, mid = C, inner = HW. */
+typedef struct qp_u8_add_args {
+    int64_t outer, mid, inner;
+    const uint8_t *a;
+    int64_t a_stride[3];
+    const uint8_t *b;
+    int64_t b_stride[3];
+    uint8_t *out;
+    const qp_u8_add_params *params;
+} qp_u8_add_args;
+
+typedef void (*qp_u8_add_fn)(const qp_u8_add_args *args);
+void qp_u8_add__ref(const qp_u8_add_args *args);
+void qp_u8_add__avx2(const qp_u8_add_args *args);
+
+/* ------------------------------------------------------------------------------------------- */
+/* pooling and table lookup                                                                   */
+/* ------------------------------------------------------------------------------------------- */
+
+typedef struct qp_u8_pool_args {
+    qp_q8_window win;
+    int64_t channels;              /* planes: input [channels][in_h][in_w] */
+    const uint8_t *input;
+    uint8_t *output;               /* [channels][out_h][out_w] */
+    uint8_t qmin, qmax;            /* fused clamp (MaxPool output keeps the input encoding) */
+    /* AveragePool only: */
+    int count_include_pad;         /* divide by taps inside the padded input, else valid taps */
+    const qp_q31 *count_requant;   /* KH*KW + 1 entries: [c] = s_in / (s_out * c), see below */
+    int32_t input_zero_point, out_zero_point;
+} qp_u8_pool_args;
+
+/* MaxPool: clamp(max over the window's valid taps, qmin, qmax); qmin for a window with no valid
+ * tap. Same encoding in and out. */
+typedef void (*qp_u8_pool_fn)(const qp_u8_pool_args *args);
+void qp_u8_maxpool__ref(const qp_u8_pool_args *args);
+
+/* AveragePool: clamp(zo + qp_q31_mul(sum over valid taps of (x - za), count_requant[count])),
+ * count per count_include_pad (0 taps -> zo). */
+void qp_u8_avgpool__ref(const qp_u8_pool_args *args);
+
+/* table[c] = qp_q31_from_real(in_scale / (out_scale * c)) for c in 1..max_count; table[0] = 0. */
+qp_status qp_u8_avgpool_requant_table(double in_scale, double out_scale, int64_t max_count,
+                                      qp_q31 *table);
+
+/* GlobalAveragePool over `channels` planes of `plane` bytes: one requant (s_in / (s_out*plane))
+ * for all; sums are int32, so plane <= 2^23. */
+typedef struct qp_u8_global_avgpool_args {
+    int64_t channels, plane;
+    const uint8_t *input;
+    uint8_t *output;               /* channels bytes */
+    qp_q31 requant;
+    int32_t input_zero_point, out_zero_point;
+    uint8_t qmin, qmax;
+} qp_u8_global_avgpool_args;
+
+typedef void (*qp_u8_global_avgpool_fn)(const qp_u8_global_avgpool_args *args);
+void qp_u8_global_avgpool__ref(const qp_u8_global_avgpool_args *args);
+
+/* out[i] = table[in[i]]: requantization between encodings (Concat inputs) and any unary op
+ * evaluated exactly in float once per code at plan time (Sigmoid, HardSwish, ...). */
+typedef void (*qp_u8_lut_fn)(int64_t n, const uint8_t table[256], const uint8_t *input,
+                             uint8_t *output);
+void qp_u8_lut__ref(int64_t n, const uint8_t table[256], const uint8_t *input, uint8_t *output);
+
+/* The table that re-encodes (in_scale, in_zp) codes as (out_scale, out_zp):
+ * clamp(round((q - in_zp) * in_scale / out_scale) + out_zp, qmin, qmax), ties away from zero. */
+qp_status qp_u8_lut_requant_table(double in_scale, int32_t in_zero_point, double out_scale,
+                                  int32_t out_zero_point, uint8_t qmin, uint8_t qmax,
+                                  uint8_t table[256]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,31 @@
+/* requant.c — converts real multipliers to Q31 fixed point once, at plan time (the only float in the int8 path). */
+#include "kernels/int8/requant.h"
+
+#include <math.h>
+
+qp_status qp_q31_from_real(double real, qp_q31 *out) {
+    out->multiplier = 0;
+    out->shift = 0;
+    if (isnan(real) || isinf(real) || real < 0.0)
+        return qp_error(QP_ERR_INVALID_ARG,
+                        "requantization multiplier %g: must be finite and >= 0", real);
+    if (real == 0.0) return QP_OK;
+    int exponent = 0;
+    const double q = frexp(real, &exponent);
+    int64_t q_fixed = (int64_t)round(q * (double)((int64_t)1 << 31));
+    if (q_fixed == ((int64_t)1 << 31)) {
+        q_fixed /= 2;
+        exponent++;
+    }
+    if (exponent > 31)
+        return qp_error(QP_ERR_INVALID_ARG,
+                        "requantization multiplier %g: must be < 2^31 (scales out of range)", real);
+    if (exponent < -31) return QP_OK; /* every product rounds to 0: flush, as TFLite does */
+    out->multiplier = (int32_t)q_fixed;
+    out->shift = -exponent;
+    return QP_OK;
+}
+
+double qp_q31_to_real(qp_q31 q) {
+    return ldexp((double)q.multiplier, -31 - q.shift);
+}

@@ -1,0 +1,949 @@
+/* test_kernels_int8.c — every int8 kernel variant this CPU runs vs the reference (bit-exact), and the reference vs plain int64 loops. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+#include "kernels/int8/q8_config.h"
+#include "kernels/int8/q8_kernels.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* helpers                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static uint64_t rng_state;
+static void rng_seed(uint64_t seed) { rng_state = seed * 0x9E3779B97F4A7C15ull + 1; }
+static uint32_t rng_u32(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+/* uniform in [lo, hi] */
+static int64_t rng_int(int64_t lo, int64_t hi) { return lo + (int64_t)(rng_u32() % (uint64_t)(hi - lo + 1)); }
+static double rng_unit(void) { return (double)rng_u32() / 4294967296.0; }
+
+static void *xcalloc(size_t n) {
+    void *p = calloc(n ? n : 1, 1);
+    assert_non_null(p);
+    return p;
+}
+
+static const qp_q8_config *runnable[8];
+static int n_runnable;
+
+static int setup_configs(void **state) {
+    (void)state;
+    n_runnable = qp_q8_runnable_configs(runnable, 8);
+    print_message("int8 variants on this CPU:");
+    for (int i = 0; i < n_runnable; i++) print_message(" %s", runnable[i]->isa_name);
+    print_message("\n");
+    return n_runnable >= 1 ? 0 : -1;
+}
+
+static qp_q31 q31(double m) {
+    qp_q31 q;
+    assert_int_equal(qp_q31_from_real(m, &q), QP_OK);
+    return q;
+}
+
+/* Reports the first differing byte of two buffers. */
+static void expect_same_bytes(const uint8_t *got, const uint8_t *want, size_t n, const char *what,
+                              const char *variant) {
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != want[i])
+            fail_msg("%s [%s]: byte %zu is %u, expected %u", what, variant, i, got[i], want[i]);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* GEMM                                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+enum { W_RANDOM, W_PLUS127, W_MINUS127, W_MINUS128, W_ALTERNATE, W_RANDOM_EXTREME };
+enum { X_RANDOM, X_ALL255, X_ALL0 };
+enum { LAYOUT_CONV, LAYOUT_GEMM };
+enum { M_TYPICAL, M_LARGE, M_PER_TENSOR, M_MIXED };
+
+typedef struct gemm_case {
+    int64_t m, n, k;
+    int32_t za, zo;
+    uint8_t qmin, qmax;
+    int layout, weights, acts, multipliers;
+} gemm_case;
+
+typedef struct gemm_data {
+    gemm_case c;
+    int8_t *w;            /* [m][k] */
+    int32_t *bias;        /* raw bias [m] */
+    int32_t *folded;      /* bias - za * rowsum */
+    qp_q31 *requant;      /* [m] */
+    uint8_t *x;           /* conv: [k][ldx]; gemm: [n][lda] */
+    int64_t x_k_stride, x_n_stride, x_bytes;
+    int64_t out_m_stride, out_n_stride, out_bytes;
+    uint8_t *expected;    /* out buffer with 0xA5 outside the written elements */
+} gemm_data;
+
+static void gemm_data_make(gemm_data *d, const gemm_case *c) {
+    memset(d, 0, sizeof *d);
+    d->c = *c;
+    const int64_t m = c->m, n = c->n, k = c->k;
+    d->w = xcalloc((size_t)(m * k));
+    d->bias = xcalloc((size_t)m * 4);
+    d->folded = xcalloc((size_t)m * 4);
+    d->requant = xcalloc((size_t)m * sizeof(qp_q31));
+    for (int64_t i = 0; i < m * k; i++) {
+        int v = 0;
+        switch (c->weights) {
+        case W_RANDOM: v = (int)rng_int(-127, 127); break;
+        case W_PLUS127: v = 127; break;
+        case W_MINUS127: v = -127; break;
+        case W_MINUS128: v = -128; break;
+        case W_ALTERNATE: v = (i % 2) ? -127 : 127; break;
+        case W_RANDOM_EXTREME: v = (rng_u32() & 1) ? 127 : -127; break;
+        }
+        d->w[i] = (int8_t)v;
+    }
+    if (c->layout == LAYOUT_CONV) {
+        d->x_n_stride = 1;
+        d->x_k_stride = n + 3; /* a row stride wider than n */
+        d->x_bytes = k * d->x_k_stride;
+        d->out_n_stride = 1;
+        d->out_m_stride = n + 5;
+        d->out_bytes = m * d->out_m_stride;
+    } else {
+        d->x_k_stride = 1;
+        d->x_n_stride = k + 2; /* A[n][k] with a padded row */
+        d->x_bytes = n * d->x_n_stride;
+        d->out_m_stride = 1;
+        d->out_n_stride = m + 1; /* out[n][m] */
+        d->out_bytes = n * d->out_n_stride;
+    }
+    d->x = xcalloc((size_t)d->x_bytes);
+    for (int64_t i = 0; i < d->x_bytes; i++)
+        d->x[i] = c->acts == X_ALL255 ? 255 : c->acts == X_ALL0 ? 0 : (uint8_t)rng_u32();
+    const int extreme = c->weights != W_RANDOM || c->acts != X_RANDOM;
+    const double scale = extreme ? (double)k * 255.0 * 128.0 : sqrt((double)k) * 5400.0 + 1.0;
+    const double per_tensor = rng_unit() * 1.5 + 0.5;
+    for (int64_t r = 0; r < m; r++) {
+        d->bias[r] = (int32_t)rng_int(-20000, 20000);
+        double mult = 60.0 / scale * (rng_unit() * 1.5 + 0.5);
+        if (c->multipliers == M_LARGE) mult = 1.0 + rng_unit() * 300.0; /* left shifts */
+        if (c->multipliers == M_PER_TENSOR) mult = 60.0 / scale * per_tensor;
+        if (c->multipliers == M_MIXED && r % 3 == 1) mult = rng_unit() * 4.0 + 0.5;
+        if (c->multipliers == M_MIXED && r % 4 == 2) mult = ldexp(1.0, -31);
+        /* powers of two: SRDHM ties for every odd accumulator, RDBPOT ties often */
+        if (c->multipliers == M_MIXED && r % 4 == 3) mult = ldexp(1.0, -(int)rng_int(0, 14));
+        d->requant[r] = q31(mult);
+    }
+    assert_int_equal(qp_u8s8_gemm_fold_bias(m, k, d->w, k, d->bias, c->za, d->folded), QP_OK);
+
+    /* plain int64: acc = bias + sum w * (x - za) */
+    d->expected = xcalloc((size_t)d->out_bytes);
+    memset(d->expected, 0xA5, (size_t)d->out_bytes);
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t acc = d->bias[r];
+            for (int64_t i = 0; i < k; i++)
+                acc += (int64_t)d->w[r * k + i] *
+                       ((int64_t)d->x[i * d->x_k_stride + j * d->x_n_stride] - c->za);
+            assert_true(acc >= INT32_MIN && acc <= INT32_MAX);
+            d->expected[r * d->out_m_stride + j * d->out_n_stride] =
+                qp_requantize((int32_t)acc, d->requant[r].multiplier, d->requant[r].shift, c->zo,
+                              c->qmin, c->qmax);
+        }
+}
+
+static void gemm_data_free(gemm_data *d) {
+    free(d->w);
+    free(d->bias);
+    free(d->folded);
+    free(d->requant);
+    free(d->x);
+    free(d->expected);
+}
+
+static qp_u8s8_gemm_args gemm_args(const gemm_data *d, const void *packed, uint8_t *out, void *scratch) {
+    qp_u8s8_gemm_args a = {
+        .m = d->c.m, .n = d->c.n, .k = d->c.k, .m_begin = 0, .m_end = d->c.m,
+        .packed_w = packed, .x = d->x, .x_k_stride = d->x_k_stride, .x_n_stride = d->x_n_stride,
+        .out = out, .out_m_stride = d->out_m_stride, .out_n_stride = d->out_n_stride,
+        .requant = d->requant, .out_zero_point = d->c.zo, .qmin = d->c.qmin, .qmax = d->c.qmax,
+        .scratch = scratch,
+    };
+    return a;
+}
+
+/* Runs one variant whole, split by rows and split by columns; each must equal the int64 loop. */
+static void check_gemm_variant(const gemm_data *d, const qp_u8s8_gemm_variant *v) {
+    const gemm_case *c = &d->c;
+    char what[160];
+    snprintf(what, sizeof what, "gemm m=%lld n=%lld k=%lld layout=%d w=%d x=%d za=%d zo=%d [%d,%d]",
+             (long long)c->m, (long long)c->n, (long long)c->k, c->layout, c->weights, c->acts,
+             (int)c->za, (int)c->zo, c->qmin, c->qmax);
+    void *packed = xcalloc(v->pack_size(c->m, c->k));
+    v->pack(c->m, c->k, d->w, c->k, d->folded, packed);
+    const size_t scratch_bytes = v->scratch_size(c->k, c->n);
+    void *scratch = xcalloc(scratch_bytes);
+    uint8_t *out = xcalloc((size_t)d->out_bytes);
+
+    memset(out, 0xA5, (size_t)d->out_bytes);
+    qp_u8s8_gemm_args a = gemm_args(d, packed, out, scratch);
+    v->run(&a);
+    expect_same_bytes(out, d->expected, (size_t)d->out_bytes, what, v->name);
+
+    /* rows in two parts, the split on a tile boundary */
+    const int64_t split_m = (c->m / 2 / v->mr) * v->mr;
+    if (split_m > 0) {
+        memset(out, 0xA5, (size_t)d->out_bytes);
+        a.m_begin = split_m;
+        a.m_end = c->m;
+        v->run(&a);
+        a.m_begin = 0;
+        a.m_end = split_m;
+        v->run(&a);
+        expect_same_bytes(out, d->expected, (size_t)d->out_bytes, what, v->name);
+    }
+    /* columns in two parts by pointer offsets; scratch for the whole n covers both */
+    if (c->n > 1) {
+        const int64_t n1 = c->n / 3 + 1;
+        assert_true(v->scratch_size(c->k, n1) <= scratch_bytes);
+        assert_true(v->scratch_size(c->k, c->n - n1) <= scratch_bytes);
+        memset(out, 0xA5, (size_t)d->out_bytes);
+        a = gemm_args(d, packed, out, scratch);
+        a.n = n1;
+        v->run(&a);
+        a.n = c->n - n1;
+        a.x = d->x + n1 * d->x_n_stride;
+        a.out = out + n1 * d->out_n_stride;
+        v->run(&a);
+        expect_same_bytes(out, d->expected, (size_t)d->out_bytes, what, v->name);
+    }
+    free(out);
+    free(scratch);
+    free(packed);
+}
+
+static void check_gemm_case(const gemm_case *c) {
+    gemm_data d;
+    gemm_data_make(&d, c);
+    for (int i = 0; i < n_runnable; i++) check_gemm_variant(&d, runnable[i]->gemm);
+    gemm_data_free(&d);
+}
+
+static void test_gemm_fixed_shapes(void **state) {
+    (void)state;
+    rng_seed(1);
+    static const int64_t shapes[][3] = {
+        {1, 1, 1},    {1, 17, 5},   {4, 16, 2},    {5, 33, 3},    {8, 32, 4},   {9, 31, 7},
+        {17, 100, 27}, {33, 15, 64}, {64, 1, 147},  {3, 1000, 9},  {16, 64, 300}, {24, 100, 1152},
+        {7, 2, 1},    {40, 49, 96}, {13, 257, 13}, {2, 3, 4097}, {1, 200, 1},  {100, 1, 1280},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int layout = 0; layout < 2; layout++) {
+            const gemm_case c = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2],
+                                 .za = (int32_t)rng_int(0, 255), .zo = (int32_t)rng_int(0, 255),
+                                 .qmin = 0, .qmax = 255, .layout = layout,
+                                 .weights = W_RANDOM, .acts = X_RANDOM,
+                                 .multipliers = (int)(s % 4)};
+            check_gemm_case(&c);
+        }
+}
+
+static void test_gemm_random_shapes_and_clamps(void **state) {
+    (void)state;
+    rng_seed(2);
+    for (int t = 0; t < 60; t++) {
+        gemm_case c = {.m = rng_int(1, 48), .n = rng_int(1, 130), .k = rng_int(1, 400),
+                       .za = (int32_t)rng_int(0, 255), .zo = (int32_t)rng_int(0, 255),
+                       .layout = t % 2, .weights = W_RANDOM, .acts = X_RANDOM,
+                       .multipliers = (int)rng_int(0, 3)};
+        /* full range, ReLU (qmin = zo), ReLU6-like, and a narrow clamp */
+        switch (t % 4) {
+        case 0: c.qmin = 0; c.qmax = 255; break;
+        case 1: c.qmin = (uint8_t)c.zo; c.qmax = 255; break;
+        case 2: c.qmin = (uint8_t)c.zo; c.qmax = (uint8_t)(c.zo + (255 - c.zo) / 2); break;
+        default: c.qmin = 100; c.qmax = 140; break;
+        }
+        check_gemm_case(&c);
+    }
+}
+
+/* All-255 activations against all-127 (or -127/-128) weights: the case where vpmaddubsw's int16
+ * pair sums would saturate (255*127*2 = 64770). Every variant must still equal the int64 loop. */
+static void test_gemm_saturation_trap(void **state) {
+    (void)state;
+    rng_seed(3);
+    const int weights[] = {W_PLUS127, W_MINUS127, W_MINUS128, W_ALTERNATE, W_RANDOM_EXTREME};
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
+        for (int layout = 0; layout < 2; layout++) {
+            gemm_case c = {.m = 9, .n = 48, .k = 1000, .za = 0, .zo = 128, .qmin = 0, .qmax = 255,
+                           .layout = layout, .weights = weights[i], .acts = X_ALL255,
+                           .multipliers = M_TYPICAL};
+            check_gemm_case(&c);
+            /* x - za = -255 everywhere: all-zero codes with the zero point at 255 */
+            c.za = 255;
+            c.acts = X_ALL0;
+            check_gemm_case(&c);
+            /* multipliers >= 1 on accumulators of ~2^25: the left shift must saturate, not wrap */
+            c.multipliers = M_LARGE;
+            check_gemm_case(&c);
+            c.multipliers = M_MIXED;
+            check_gemm_case(&c);
+        }
+    /* the same products without the zero-point fold hiding them: za in the middle */
+    gemm_case c = {.m = 4, .n = 33, .k = 4000, .za = 3, .zo = 7, .qmin = 0, .qmax = 255,
+                   .layout = LAYOUT_CONV, .weights = W_PLUS127, .acts = X_ALL255,
+                   .multipliers = M_MIXED};
+    check_gemm_case(&c);
+}
+
+static void test_gemm_fold_bias(void **state) {
+    (void)state;
+    const int8_t w[2][3] = {{1, -2, 3}, {127, 127, 127}};
+    const int32_t bias[2] = {10, -5};
+    int32_t out[2];
+    assert_int_equal(qp_u8s8_gemm_fold_bias(2, 3, &w[0][0], 3, bias, 100, out), QP_OK);
+    assert_int_equal(out[0], 10 - 100 * 2);
+    assert_int_equal(out[1], -5 - 100 * 381);
+    assert_int_equal(qp_u8s8_gemm_fold_bias(2, 3, &w[0][0], 3, NULL, 1, out), QP_OK);
+    assert_int_equal(out[0], -2);
+    /* in place */
+    int32_t inplace[2] = {1, 2};
+    assert_int_equal(qp_u8s8_gemm_fold_bias(2, 3, &w[0][0], 3, inplace, 0, inplace), QP_OK);
+    assert_int_equal(inplace[1], 2);
+    /* overflow is an error naming the channel */
+    const int32_t big[2] = {0, INT32_MIN + 10};
+    assert_int_equal(qp_u8s8_gemm_fold_bias(2, 3, &w[0][0], 3, big, 255, out), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "output channel 1"));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* im2col and whole convolutions (im2col + GEMM per group)                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct geom {
+    int64_t h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+} geom;
+
+/* Added to the ONNX output size: kernels must stay in bounds (reading padding) even when the
+ * output is larger than the pads imply. */
+static int64_t extra_outputs;
+
+/* ONNX output size (+ extra_outputs); 0 when the window does not fit. */
+static int make_window(const geom *g, qp_q8_window *win) {
+    const int64_t oh = (g->h + g->pt + g->pb - g->dh * (g->kh - 1) - 1) / g->sh + 1 + extra_outputs;
+    const int64_t ow = (g->w + g->pl + g->pr - g->dw * (g->kw - 1) - 1) / g->sw + 1 + extra_outputs;
+    if (g->h + g->pt + g->pb - g->dh * (g->kh - 1) - 1 < 0 || g->w + g->pl + g->pr - g->dw * (g->kw - 1) - 1 < 0)
+        return 0;
+    *win = (qp_q8_window){.in_h = g->h, .in_w = g->w, .out_h = oh, .out_w = ow, .kernel_h = g->kh,
+                          .kernel_w = g->kw, .stride_h = g->sh, .stride_w = g->sw,
+                          .dilation_h = g->dh, .dilation_w = g->dw, .pad_top = g->pt,
+                          .pad_left = g->pl, .pad_bottom = g->pb, .pad_right = g->pr};
+    assert_int_equal(qp_q8_window_check(win), QP_OK);
+    return 1;
+}
+
+/* The tap (c, kh, kw) of output (oh, ow): the input byte, or pad when outside. */
+static int tap_value(const qp_q8_window *w, const uint8_t *in, int64_t c, int64_t kh, int64_t kw,
+                     int64_t oh, int64_t ow, int pad) {
+    const int64_t ih = oh * w->stride_h - w->pad_top + kh * w->dilation_h;
+    const int64_t iw = ow * w->stride_w - w->pad_left + kw * w->dilation_w;
+    if (ih < 0 || ih >= w->in_h || iw < 0 || iw >= w->in_w) return pad;
+    return in[(c * w->in_h + ih) * w->in_w + iw];
+}
+
+static const geom conv_geoms[] = {
+    /* h   w  kh kw sh sw dh dw pt pl pb pr */
+    {5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {7, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {8, 17, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},    {9, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+    {11, 13, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},   {6, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+    {6, 6, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0},     {10, 12, 4, 4, 1, 1, 1, 1, 1, 2, 2, 1},
+    {1, 20, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1},    {12, 1, 3, 1, 3, 1, 1, 1, 1, 0, 1, 0},
+    {4, 4, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3},     {15, 15, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},
+    {1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {9, 40, 3, 5, 1, 3, 1, 2, 1, 4, 1, 4},
+};
+
+static void test_im2col_pads_with_zero_point(void **state) {
+    (void)state;
+    rng_seed(4);
+    for (size_t g = 0; g < sizeof conv_geoms / sizeof conv_geoms[0]; g++) {
+        qp_q8_window win;
+        if (!make_window(&conv_geoms[g], &win)) continue;
+        const int64_t channels = 3, n = win.out_h * win.out_w;
+        const uint8_t pad = (uint8_t)rng_int(1, 255);
+        uint8_t *in = xcalloc((size_t)(channels * win.in_h * win.in_w));
+        for (int64_t i = 0; i < channels * win.in_h * win.in_w; i++) in[i] = (uint8_t)rng_u32();
+        const size_t bytes = qp_u8_im2col_size(&win, channels);
+        assert_int_equal(bytes, (size_t)(channels * win.kernel_h * win.kernel_w * n));
+        uint8_t *col = xcalloc(bytes);
+        for (int v = 0; v < n_runnable; v++) {
+            memset(col, 0, bytes);
+            runnable[v]->im2col(&win, channels, in, pad, col);
+            for (int64_t c = 0; c < channels; c++)
+                for (int64_t kh = 0; kh < win.kernel_h; kh++)
+                    for (int64_t kw = 0; kw < win.kernel_w; kw++)
+                        for (int64_t oh = 0; oh < win.out_h; oh++)
+                            for (int64_t ow = 0; ow < win.out_w; ow++) {
+                                const int64_t row = (c * win.kernel_h + kh) * win.kernel_w + kw;
+                                const int want = tap_value(&win, in, c, kh, kw, oh, ow, pad);
+                                if (col[row * n + oh * win.out_w + ow] != want)
+                                    fail_msg("im2col geom %zu [%s] row %lld col %lld: %d != %d", g,
+                                             runnable[v]->isa_name, (long long)row,
+                                             (long long)(oh * win.out_w + ow),
+                                             col[row * n + oh * win.out_w + ow], want);
+                            }
+        }
+        free(col);
+        free(in);
+    }
+}
+
+/* A grouped Conv the way the engine runs it: per group, fold bias, pack, im2col (or the input
+ * itself for 1x1/stride 1/no pad), GEMM into the group's output planes. */
+static void check_conv(const geom *g, int64_t cin, int64_t cout, int64_t groups) {
+    qp_q8_window win;
+    if (!make_window(g, &win)) return;
+    const int64_t cin_g = cin / groups, cout_g = cout / groups, kk = cin_g * g->kh * g->kw;
+    const int64_t plane_in = g->h * g->w, n = win.out_h * win.out_w;
+    const int32_t za = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
+    uint8_t *in = xcalloc((size_t)(cin * plane_in));
+    for (int64_t i = 0; i < cin * plane_in; i++) in[i] = (uint8_t)rng_u32();
+    int8_t *w = xcalloc((size_t)(cout * kk));
+    for (int64_t i = 0; i < cout * kk; i++) w[i] = (int8_t)rng_int(-127, 127);
+    int32_t *bias = xcalloc((size_t)cout * 4), *folded = xcalloc((size_t)cout * 4);
+    qp_q31 *rq = xcalloc((size_t)cout * sizeof(qp_q31));
+    for (int64_t o = 0; o < cout; o++) {
+        bias[o] = (int32_t)rng_int(-5000, 5000);
+        rq[o] = q31(60.0 / (sqrt((double)kk) * 5400.0) * (0.5 + rng_unit()));
+    }
+    uint8_t *want = xcalloc((size_t)(cout * n));
+    for (int64_t o = 0; o < cout; o++) {
+        const int64_t grp = o / cout_g;
+        for (int64_t oh = 0; oh < win.out_h; oh++)
+            for (int64_t ow = 0; ow < win.out_w; ow++) {
+                int64_t acc = bias[o];
+                for (int64_t c = 0; c < cin_g; c++)
+                    for (int64_t kh = 0; kh < g->kh; kh++)
+                        for (int64_t kw = 0; kw < g->kw; kw++)
+                            acc += (int64_t)w[((o * cin_g + c) * g->kh + kh) * g->kw + kw] *
+                                   (tap_value(&win, in, grp * cin_g + c, kh, kw, oh, ow, za) - za);
+                want[o * n + oh * win.out_w + ow] =
+                    qp_requantize((int32_t)acc, rq[o].multiplier, rq[o].shift, zo, 0, 255);
+            }
+    }
+    const int direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
+                       g->pl == 0 && g->pb == 0 && g->pr == 0;
+    uint8_t *got = xcalloc((size_t)(cout * n));
+    uint8_t *col = xcalloc(qp_u8_im2col_size(&win, cin_g));
+    for (int v = 0; v < n_runnable; v++) {
+        const qp_q8_config *cfg = runnable[v];
+        memset(got, 0, (size_t)(cout * n));
+        for (int64_t grp = 0; grp < groups; grp++) {
+            const int8_t *wg = w + grp * cout_g * kk;
+            assert_int_equal(qp_u8s8_gemm_fold_bias(cout_g, kk, wg, kk, bias + grp * cout_g, za,
+                                                    folded + grp * cout_g),
+                             QP_OK);
+            void *packed = xcalloc(cfg->gemm->pack_size(cout_g, kk));
+            cfg->gemm->pack(cout_g, kk, wg, kk, folded + grp * cout_g, packed);
+            void *scratch = xcalloc(cfg->gemm->scratch_size(kk, n));
+            const uint8_t *x = in + grp * cin_g * plane_in;
+            if (!direct) {
+                cfg->im2col(&win, cin_g, x, (uint8_t)za, col);
+                x = col;
+            }
+            const qp_u8s8_gemm_args a = {
+                .m = cout_g, .n = n, .k = kk, .m_begin = 0, .m_end = cout_g, .packed_w = packed,
+                .x = x, .x_k_stride = n, .x_n_stride = 1, .out = got + grp * cout_g * n,
+                .out_m_stride = n, .out_n_stride = 1, .requant = rq + grp * cout_g,
+                .out_zero_point = zo, .qmin = 0, .qmax = 255, .scratch = scratch};
+            cfg->gemm->run(&a);
+            free(scratch);
+            free(packed);
+        }
+        expect_same_bytes(got, want, (size_t)(cout * n), "conv via im2col + gemm", cfg->isa_name);
+    }
+    free(col);
+    free(got);
+    free(want);
+    free(rq);
+    free(folded);
+    free(bias);
+    free(w);
+    free(in);
+}
+
+static void test_conv_im2col_gemm_groups(void **state) {
+    (void)state;
+    rng_seed(5);
+    for (size_t g = 0; g < sizeof conv_geoms / sizeof conv_geoms[0]; g++) {
+        check_conv(&conv_geoms[g], 4, 6, 1);
+        check_conv(&conv_geoms[g], 4, 6, 2);
+    }
+    const geom pointwise = {14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    check_conv(&pointwise, 24, 40, 1);
+    const geom stem = {32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1};
+    check_conv(&stem, 3, 16, 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* depthwise                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+static void check_dwconv(const geom *g, int64_t channels, int extreme) {
+    qp_q8_window win;
+    if (!make_window(g, &win)) return;
+    const int64_t taps = g->kh * g->kw, plane_in = g->h * g->w, plane_out = win.out_h * win.out_w;
+    const int32_t za = extreme ? 0 : (int32_t)rng_int(0, 255);
+    const int32_t zo = (int32_t)rng_int(0, 255);
+    const uint8_t qmin = extreme ? 0 : (uint8_t)rng_int(0, 60), qmax = extreme ? 255 : (uint8_t)rng_int(190, 255);
+    uint8_t *in = xcalloc((size_t)(channels * plane_in));
+    for (int64_t i = 0; i < channels * plane_in; i++) in[i] = extreme ? 255 : (uint8_t)rng_u32();
+    int8_t *w = xcalloc((size_t)(channels * taps));
+    for (int64_t i = 0; i < channels * taps; i++)
+        w[i] = extreme ? (int8_t)((i % 3) ? 127 : -128) : (int8_t)rng_int(-127, 127);
+    int32_t *bias = xcalloc((size_t)channels * 4), *folded = xcalloc((size_t)channels * 4);
+    qp_q31 *rq = xcalloc((size_t)channels * sizeof(qp_q31));
+    for (int64_t c = 0; c < channels; c++) {
+        bias[c] = (int32_t)rng_int(-3000, 3000);
+        rq[c] = q31((extreme ? 60.0 / (taps * 255.0 * 128.0) : 60.0 / (sqrt((double)taps) * 5400.0)) *
+                    (0.5 + rng_unit()));
+    }
+    if (!extreme && channels > 2) rq[2] = q31(3.5); /* one channel with a left shift */
+    if (extreme && channels > 3) {
+        rq[1] = q31(30000.0);        /* left shift of a ~2^18 accumulator: saturates */
+        rq[2] = q31(ldexp(1.0, -3)); /* ties */
+        rq[3] = q31(ldexp(1.0, -30));
+    }
+    assert_int_equal(qp_u8s8_gemm_fold_bias(channels, taps, w, taps, bias, za, folded), QP_OK);
+    uint8_t *want = xcalloc((size_t)(channels * plane_out));
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t oh = 0; oh < win.out_h; oh++)
+            for (int64_t ow = 0; ow < win.out_w; ow++) {
+                int64_t acc = bias[c];
+                for (int64_t kh = 0; kh < g->kh; kh++)
+                    for (int64_t kw = 0; kw < g->kw; kw++)
+                        acc += (int64_t)w[c * taps + kh * g->kw + kw] *
+                               (tap_value(&win, in, c, kh, kw, oh, ow, za) - za);
+                want[c * plane_out + oh * win.out_w + ow] =
+                    qp_requantize((int32_t)acc, rq[c].multiplier, rq[c].shift, zo, qmin, qmax);
+            }
+    uint8_t *got = xcalloc((size_t)(channels * plane_out));
+    void *scratch = xcalloc(qp_u8_dwconv_scratch_size(&win));
+    for (int v = 0; v < n_runnable; v++) {
+        memset(got, 0xA5, (size_t)(channels * plane_out));
+        const qp_u8_dwconv_args a = {.win = win, .channels = channels, .input = in, .weights = w,
+                                     .bias = folded, .input_zero_point = za, .requant = rq,
+                                     .out_zero_point = zo, .qmin = qmin, .qmax = qmax,
+                                     .output = got, .scratch = scratch};
+        runnable[v]->dwconv(&a);
+        char what[160];
+        snprintf(what, sizeof what, "dwconv %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld,%lld,%lld",
+                 (long long)g->h, (long long)g->w, (long long)g->kh, (long long)g->kw,
+                 (long long)g->sh, (long long)g->sw, (long long)g->dh, (long long)g->dw,
+                 (long long)g->pt, (long long)g->pl, (long long)g->pb, (long long)g->pr);
+        expect_same_bytes(got, want, (size_t)(channels * plane_out), what, runnable[v]->isa_name);
+    }
+    free(scratch);
+    free(got);
+    free(want);
+    free(rq);
+    free(folded);
+    free(bias);
+    free(w);
+    free(in);
+}
+
+static void test_dwconv_geometries(void **state) {
+    (void)state;
+    rng_seed(6);
+    static const int64_t sizes[][2] = {{1, 1}, {5, 5}, {7, 16}, {8, 17}, {14, 14}, {9, 40},
+                                       {3, 70}, {4, 33}, {2, 112}};
+    static const int64_t kernels[][8] = {
+        /* kh kw sh sw pt pl pb pr */
+        {3, 3, 1, 1, 1, 1, 1, 1}, {3, 3, 2, 2, 1, 1, 1, 1}, {3, 3, 2, 2, 0, 0, 1, 1},
+        {5, 5, 1, 1, 2, 2, 2, 2}, {5, 5, 2, 2, 2, 2, 2, 2}, {7, 7, 1, 1, 3, 3, 3, 3},
+        {1, 1, 1, 1, 0, 0, 0, 0}, {2, 2, 2, 2, 0, 0, 0, 0}, {4, 4, 1, 1, 1, 2, 2, 1},
+        {3, 1, 1, 1, 1, 0, 1, 0}, {1, 3, 1, 1, 0, 1, 0, 1}, {3, 3, 3, 3, 1, 1, 1, 1},
+        {3, 3, 1, 2, 0, 0, 0, 0}, {6, 6, 1, 1, 0, 0, 0, 0}, {3, 3, 1, 1, 4, 4, 4, 4},
+    };
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+            const int64_t *kk = kernels[k];
+            const geom g = {sizes[s][0], sizes[s][1], kk[0], kk[1], kk[2], kk[3], 1, 1,
+                            kk[4], kk[5], kk[6], kk[7]};
+            check_dwconv(&g, 3, 0);
+        }
+    /* dilation (reference path inside every variant) and a wide plane */
+    const geom dil = {11, 30, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2};
+    check_dwconv(&dil, 2, 0);
+    const geom dil_h = {11, 30, 3, 3, 1, 1, 2, 1, 2, 1, 2, 1};
+    check_dwconv(&dil_h, 2, 0);
+    const geom wide = {3, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    check_dwconv(&wide, 1, 0);
+    /* extremes: all-255 input, +127/-128 weights */
+    const geom ext = {9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    check_dwconv(&ext, 4, 1);
+    const geom ext2 = {9, 40, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2};
+    check_dwconv(&ext2, 4, 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Add                                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+/* TFLite's quantized Add written out in int64 (the multiplier steps use qp_q31_mul, which
+ * test_requant.c checks against gemmlowp). */
+static uint8_t add_expected(int a, int b, const qp_u8_add_params *p) {
+    const int64_t as = (int64_t)(a - p->a_zero_point) * ((int64_t)1 << p->left_shift);
+    const int64_t bs = (int64_t)(b - p->b_zero_point) * ((int64_t)1 << p->left_shift);
+    const int64_t sum = (int64_t)qp_q31_mul((int32_t)as, p->a_multiplier) +
+                        qp_q31_mul((int32_t)bs, p->b_multiplier);
+    int64_t v = p->out_zero_point + (int64_t)qp_q31_mul((int32_t)sum, p->out_multiplier);
+    return (uint8_t)(v < p->qmin ? p->qmin : v > p->qmax ? p->qmax : v);
+}
+
+static void check_add(int64_t outer, int64_t mid, int64_t inner, const int64_t as[3],
+                      const int64_t bs[3], int64_t a_len, int64_t b_len, const char *what) {
+    const double sa = 0.01 + 0.2 * rng_unit(), sb = 0.01 + 0.2 * rng_unit();
+    const double so = 0.02 + 0.3 * rng_unit();
+    const int32_t za = (int32_t)rng_int(0, 255), zb = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
+    const uint8_t qmin = (uint8_t)rng_int(0, 20), qmax = (uint8_t)rng_int(235, 255);
+    qp_u8_add_params p;
+    assert_int_equal(qp_u8_add_params_init(sa, za, sb, zb, so, zo, qmin, qmax, &p), QP_OK);
+    uint8_t *a = xcalloc((size_t)a_len), *b = xcalloc((size_t)b_len);
+    for (int64_t i = 0; i < a_len; i++) a[i] = (uint8_t)rng_u32();
+    for (int64_t i = 0; i < b_len; i++) b[i] = (uint8_t)rng_u32();
+    a[0] = 255;
+    b[0] = 0;
+    const int64_t n = outer * mid * inner;
+    uint8_t *want = xcalloc((size_t)n), *got = xcalloc((size_t)n);
+    int64_t idx = 0, off_by_one = 0;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t m = 0; m < mid; m++)
+            for (int64_t i = 0; i < inner; i++, idx++) {
+                const int av = a[o * as[0] + m * as[1] + i * as[2]];
+                const int bv = b[o * bs[0] + m * bs[1] + i * bs[2]];
+                want[idx] = add_expected(av, bv, &p);
+                /* and the fixed point tracks real arithmetic to within one step */
+                double real = round((sa * (av - za) + sb * (bv - zb)) / so) + zo;
+                real = real < qmin ? qmin : real > qmax ? qmax : real;
+                if (fabs(real - want[idx]) > 1.0) fail_msg("%s: add %d + %d off by more than one step", what, av, bv);
+                off_by_one += real != want[idx];
+            }
+    assert_true(off_by_one * 10 <= n + 10);
+    for (int v = 0; v < n_runnable; v++) {
+        memset(got, 0xA5, (size_t)n);
+        const qp_u8_add_args args = {.outer = outer, .mid = mid, .inner = inner, .a = a,
+                                     .a_stride = {as[0], as[1], as[2]}, .b = b,
+                                     .b_stride = {bs[0], bs[1], bs[2]}, .out = got, .params = &p};
+        runnable[v]->add(&args);
+        expect_same_bytes(got, want, (size_t)n, what, runnable[v]->isa_name);
+    }
+    free(got);
+    free(want);
+    free(a);
+    free(b);
+}
+
+static void test_add_broadcasts(void **state) {
+    (void)state;
+    rng_seed(7);
+    static const int64_t lens[] = {1, 15, 16, 17, 100, 1000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        const int64_t n = lens[i];
+        const int64_t full[3] = {0, 0, 1}, scalar[3] = {0, 0, 0};
+        check_add(1, 1, n, full, full, n, n, "add same shape");
+        check_add(1, 1, n, full, scalar, n, 1, "add scalar b");
+        check_add(1, 1, n, scalar, full, 1, n, "add scalar a");
+    }
+    /* per-channel NCHW: N=2, C=5, HW=37; b has C values */
+    const int64_t nchw[3] = {5 * 37, 37, 1}, per_c[3] = {0, 1, 0};
+    check_add(2, 5, 37, nchw, per_c, 2 * 5 * 37, 5, "add per-channel b");
+    check_add(2, 5, 37, per_c, nchw, 5, 2 * 5 * 37, "add per-channel a");
+    /* a read transposed (inner stride != 1): the general path */
+    const int64_t transposed[3] = {0, 1, 7}, plain[3] = {0, 33, 1};
+    check_add(1, 7, 33, transposed, plain, 7 * 33, 7 * 33, "add strided a");
+    /* [N][C][1] + [N][C][HW]-style: a broadcast along the inner level of every row */
+    const int64_t row_bcast[3] = {0, 1, 0}, rows[3] = {0, 50, 1};
+    check_add(1, 9, 50, row_bcast, rows, 9, 9 * 50, "add row broadcast a");
+}
+
+static void test_add_params_errors(void **state) {
+    (void)state;
+    qp_u8_add_params p;
+    assert_int_equal(qp_u8_add_params_init(0.0, 0, 1.0, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "scales"));
+    assert_int_equal(qp_u8_add_params_init(1.0, 0, NAN, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_int_equal(qp_u8_add_params_init(1.0, 300, 1.0, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "zero point 300 of a"));
+    assert_int_equal(qp_u8_add_params_init(1.0, 0, 1.0, 0, 1.0, 0, 200, 100, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "clamp"));
+    /* equal scales: a + b - z exactly */
+    assert_int_equal(qp_u8_add_params_init(0.1, 10, 0.1, 20, 0.1, 30, 0, 255, &p), QP_OK);
+    assert_int_equal(add_expected(50, 60, &p), 50 - 10 + 60 - 20 + 30);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* pooling and LUT                                                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+static void check_pools(const geom *g, int64_t channels) {
+    qp_q8_window win;
+    if (!make_window(g, &win)) return;
+    const int64_t plane_in = g->h * g->w, plane_out = win.out_h * win.out_w, taps = g->kh * g->kw;
+    uint8_t *in = xcalloc((size_t)(channels * plane_in));
+    for (int64_t i = 0; i < channels * plane_in; i++) in[i] = (uint8_t)rng_u32();
+    uint8_t *want = xcalloc((size_t)(channels * plane_out)), *got = xcalloc((size_t)(channels * plane_out));
+    const uint8_t qmin = (uint8_t)rng_int(0, 40), qmax = (uint8_t)rng_int(200, 255);
+
+    /* MaxPool */
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t oh = 0; oh < win.out_h; oh++)
+            for (int64_t ow = 0; ow < win.out_w; ow++) {
+                int best = -1;
+                for (int64_t kh = 0; kh < g->kh; kh++)
+                    for (int64_t kw = 0; kw < g->kw; kw++) {
+                        const int v = tap_value(&win, in, c, kh, kw, oh, ow, -1);
+                        if (v > best) best = v;
+                    }
+                if (best < qmin) best = qmin;
+                if (best > qmax) best = qmax;
+                want[c * plane_out + oh * win.out_w + ow] = (uint8_t)best;
+            }
+    for (int v = 0; v < n_runnable; v++) {
+        const qp_u8_pool_args a = {.win = win, .channels = channels, .input = in, .output = got,
+                                   .qmin = qmin, .qmax = qmax};
+        memset(got, 0xA5, (size_t)(channels * plane_out));
+        runnable[v]->maxpool(&a);
+        expect_same_bytes(got, want, (size_t)(channels * plane_out), "maxpool", runnable[v]->isa_name);
+    }
+
+    /* AveragePool, both count modes */
+    const double si = 0.02 + 0.1 * rng_unit(), so = 0.02 + 0.1 * rng_unit();
+    const int32_t za = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
+    qp_q31 *table = xcalloc((size_t)(taps + 1) * sizeof(qp_q31));
+    assert_int_equal(qp_u8_avgpool_requant_table(si, so, taps, table), QP_OK);
+    for (int include = 0; include < 2; include++) {
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t oh = 0; oh < win.out_h; oh++)
+                for (int64_t ow = 0; ow < win.out_w; ow++) {
+                    int64_t sum = 0, valid = 0, padded = 0;
+                    for (int64_t kh = 0; kh < g->kh; kh++)
+                        for (int64_t kw = 0; kw < g->kw; kw++) {
+                            const int64_t ih = oh * g->sh - g->pt + kh * g->dh;
+                            const int64_t iw = ow * g->sw - g->pl + kw * g->dw;
+                            const int v = tap_value(&win, in, c, kh, kw, oh, ow, -1);
+                            if (v >= 0) {
+                                sum += v - za;
+                                valid++;
+                            }
+                            padded += ih >= -g->pt && ih < g->h + g->pb && iw >= -g->pl && iw < g->w + g->pr;
+                        }
+                    const int64_t count = include ? padded : valid;
+                    const qp_q31 q = count ? table[count] : (qp_q31){0, 0};
+                    const uint8_t out = qp_requantize((int32_t)sum, q.multiplier, q.shift, zo, qmin, qmax);
+                    want[c * plane_out + oh * win.out_w + ow] = out;
+                    if (count) {
+                        double real = round(si * (double)sum / ((double)count * so)) + zo;
+                        real = real < qmin ? qmin : real > qmax ? qmax : real;
+                        if (fabs(real - out) > 1.0) fail_msg("avgpool: more than one step from float");
+                    }
+                }
+        for (int v = 0; v < n_runnable; v++) {
+            const qp_u8_pool_args a = {.win = win, .channels = channels, .input = in, .output = got,
+                                       .qmin = qmin, .qmax = qmax, .count_include_pad = include,
+                                       .count_requant = table, .input_zero_point = za,
+                                       .out_zero_point = zo};
+            memset(got, 0xA5, (size_t)(channels * plane_out));
+            runnable[v]->avgpool(&a);
+            expect_same_bytes(got, want, (size_t)(channels * plane_out),
+                              include ? "avgpool count_include_pad" : "avgpool", runnable[v]->isa_name);
+        }
+    }
+    free(table);
+    free(got);
+    free(want);
+    free(in);
+}
+
+static void test_pools(void **state) {
+    (void)state;
+    rng_seed(8);
+    static const geom geoms[] = {
+        {8, 8, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0},   {7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+        {7, 7, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},   /* ceil_mode-like: last window overhangs the pad */
+        {5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0},
+        {12, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2}, {3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 2, 2},
+        {1, 17, 1, 4, 1, 3, 1, 1, 0, 1, 0, 2},
+    };
+    for (size_t g = 0; g < sizeof geoms / sizeof geoms[0]; g++) check_pools(&geoms[g], 3);
+}
+
+static void test_global_avgpool(void **state) {
+    (void)state;
+    rng_seed(9);
+    static const int64_t planes[] = {1, 49, 3136};
+    for (size_t p = 0; p < 3; p++) {
+        const int64_t channels = 5, plane = planes[p];
+        uint8_t *in = xcalloc((size_t)(channels * plane));
+        for (int64_t i = 0; i < channels * plane; i++) in[i] = (uint8_t)rng_u32();
+        if (p == 2) memset(in, 255, (size_t)plane); /* channel 0 at the top of the range */
+        const double si = 0.05, so = 0.03;
+        qp_u8_global_avgpool_args a = {.channels = channels, .plane = plane, .input = in,
+                                       .requant = q31(si / (so * (double)plane)),
+                                       .input_zero_point = 100, .out_zero_point = 20,
+                                       .qmin = 0, .qmax = 255};
+        uint8_t want[5], got[5];
+        for (int64_t c = 0; c < channels; c++) {
+            int64_t sum = 0;
+            for (int64_t i = 0; i < plane; i++) sum += in[c * plane + i] - 100;
+            want[c] = qp_requantize((int32_t)sum, a.requant.multiplier, a.requant.shift, 20, 0, 255);
+            double real = round(si * (double)sum / ((double)plane * so)) + 20;
+            real = real < 0 ? 0 : real > 255 ? 255 : real;
+            assert_true(fabs(real - want[c]) <= 1.0);
+        }
+        for (int v = 0; v < n_runnable; v++) {
+            a.output = got;
+            runnable[v]->global_avgpool(&a);
+            expect_same_bytes(got, want, 5, "global avgpool", runnable[v]->isa_name);
+        }
+        free(in);
+    }
+}
+
+static void test_lut(void **state) {
+    (void)state;
+    uint8_t table[256], in[300], out[300];
+    /* identical encodings: the identity */
+    assert_int_equal(qp_u8_lut_requant_table(0.1, 7, 0.1, 7, 0, 255, table), QP_OK);
+    for (int q = 0; q < 256; q++) assert_int_equal(table[q], q);
+    /* half the scale, shifted zero point, with a clamp */
+    assert_int_equal(qp_u8_lut_requant_table(0.1, 10, 0.2, 100, 5, 250, table), QP_OK);
+    assert_int_equal(table[10], 100);
+    assert_int_equal(table[11], 101); /* 0.5 -> 1 (ties away from zero) */
+    assert_int_equal(table[9], 99);   /* -0.5 -> -1 */
+    assert_int_equal(table[255], 223); /* 245 / 2 = 122.5 -> 123 */
+    assert_int_equal(qp_u8_lut_requant_table(1.0, 0, 0.01, 0, 5, 250, table), QP_OK);
+    assert_int_equal(table[0], 5);
+    assert_int_equal(table[200], 250);
+    for (int i = 0; i < 300; i++) in[i] = (uint8_t)(i * 37);
+    for (int v = 0; v < n_runnable; v++) {
+        memset(out, 0, sizeof out);
+        runnable[v]->lut(300, table, in, out);
+        for (int i = 0; i < 300; i++) assert_int_equal(out[i], table[in[i]]);
+    }
+    assert_int_equal(qp_u8_lut_requant_table(-1.0, 0, 1.0, 0, 0, 255, table), QP_ERR_INVALID_ARG);
+    assert_int_equal(qp_u8_lut_requant_table(1.0, 256, 1.0, 0, 0, 255, table), QP_ERR_INVALID_ARG);
+    assert_int_equal(qp_u8_lut_requant_table(1.0, 0, 1.0, 0, 9, 8, table), QP_ERR_INVALID_ARG);
+    qp_q31 t[2];
+    assert_int_equal(qp_u8_avgpool_requant_table(1.0, 1.0, 0, t), QP_ERR_INVALID_ARG);
+    assert_int_equal(qp_u8_avgpool_requant_table(1.0, 0.0, 1, t), QP_ERR_INVALID_ARG);
+}
+
+/* Outputs beyond what the pads imply read padding everywhere, never outside the buffers (the
+ * sanitizer build checks the "never"). */
+static void test_outputs_beyond_padding(void **state) {
+    (void)state;
+    rng_seed(10);
+    extra_outputs = 3;
+    const geom g1 = {6, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, g2 = {7, 21, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0};
+    check_dwconv(&g1, 2, 0);
+    check_dwconv(&g2, 2, 0);
+    check_pools(&g1, 2);
+    check_pools(&g2, 2);
+    check_conv(&g1, 2, 3, 1);
+    check_conv(&g2, 2, 3, 1);
+    extra_outputs = 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* windows and dispatch                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+static void test_window_check(void **state) {
+    (void)state;
+    qp_q8_window w = {.in_h = 4, .in_w = 4, .out_h = 2, .out_w = 2, .kernel_h = 3, .kernel_w = 3,
+                      .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1};
+    assert_int_equal(qp_q8_window_check(&w), QP_OK);
+    w.stride_w = 0;
+    assert_int_equal(qp_q8_window_check(&w), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "stride_w = 0"));
+    w.stride_w = 1;
+    w.pad_bottom = -1;
+    assert_int_equal(qp_q8_window_check(&w), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "pad_bottom"));
+}
+
+static void test_dispatch(void **state) {
+    (void)state;
+    qp_q8_isa isa;
+    assert_int_equal(qp_q8_parse_isa("scalar", &isa), 0);
+    assert_int_equal(isa, QP_Q8_ISA_SCALAR);
+    assert_int_equal(qp_q8_parse_isa("ref", &isa), 0);
+    assert_int_equal(isa, QP_Q8_ISA_SCALAR);
+    assert_int_equal(qp_q8_parse_isa("avx2", &isa), 0);
+    assert_int_equal(isa, QP_Q8_ISA_AVX2);
+    assert_int_equal(qp_q8_parse_isa("avx512vnni", &isa), 0);
+    assert_int_equal(isa, QP_Q8_ISA_AVX512VNNI);
+    assert_int_equal(qp_q8_parse_isa("sse9", &isa), -1);
+    assert_int_equal(qp_q8_parse_isa(NULL, &isa), -1);
+    /* the request lowers, never raises */
+    assert_int_equal(qp_q8_isa_for_request("scalar", QP_Q8_ISA_AVX512VNNI), QP_Q8_ISA_SCALAR);
+    assert_int_equal(qp_q8_isa_for_request("avx2", QP_Q8_ISA_AVX512VNNI), QP_Q8_ISA_AVX2);
+    assert_int_equal(qp_q8_isa_for_request("avx512vnni", QP_Q8_ISA_AVX2), QP_Q8_ISA_AVX2);
+    assert_int_equal(qp_q8_isa_for_request("avx2", QP_Q8_ISA_SCALAR), QP_Q8_ISA_SCALAR);
+    assert_int_equal(qp_q8_isa_for_request("bogus", QP_Q8_ISA_AVX2), QP_Q8_ISA_AVX2);
+    assert_int_equal(qp_q8_isa_for_request("", QP_Q8_ISA_AVX2), QP_Q8_ISA_AVX2);
+    assert_int_equal(qp_q8_isa_for_request(NULL, QP_Q8_ISA_AVX2), QP_Q8_ISA_AVX2);
+    /* tables: scalar first and always present; nothing above the CPU */
+    const qp_q8_isa cpu = qp_q8_cpu_isa();
+    assert_int_equal(n_runnable, (int)cpu + 1);
+    assert_int_equal(runnable[0]->isa, QP_Q8_ISA_SCALAR);
+    assert_ptr_equal(runnable[0]->gemm, &qp_u8s8_gemm__ref);
+    assert_ptr_equal(qp_q8_config_for_isa(QP_Q8_ISA_SCALAR), runnable[0]);
+    if (cpu < QP_Q8_ISA_AVX512VNNI) assert_null(qp_q8_config_for_isa(QP_Q8_ISA_AVX512VNNI));
+    for (int i = 0; i < n_runnable; i++) {
+        const qp_q8_config *c = runnable[i];
+        assert_int_equal(c->isa, i);
+        assert_non_null(c->gemm);
+        assert_non_null(c->im2col);
+        assert_non_null(c->dwconv);
+        assert_non_null(c->add);
+        assert_non_null(c->maxpool);
+        assert_non_null(c->avgpool);
+        assert_non_null(c->global_avgpool);
+        assert_non_null(c->lut);
+    }
+    /* the process-wide choice honours QP_ISA / QPIPE_ISA as read at first use */
+    const char *request = getenv("QP_ISA");
+    if (!request || !*request) request = getenv("QPIPE_ISA");
+    const qp_q8_config *chosen = qp_q8_get_config();
+    assert_int_equal(chosen->isa, qp_q8_isa_for_request(request, cpu));
+    assert_ptr_equal(qp_q8_get_config(), chosen);
+    assert_string_equal(qp_q8_active_isa(), chosen->isa_name);
+    print_message("dispatch: cpu level %d, chosen %s (%s)\n", (int)cpu, chosen->isa_name, chosen->gemm->name);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_window_check),
+        cmocka_unit_test(test_gemm_fold_bias),
+        cmocka_unit_test(test_gemm_fixed_shapes),
+        cmocka_unit_test(test_gemm_random_shapes_and_clamps),
+        cmocka_unit_test(test_gemm_saturation_trap),
+        cmocka_unit_test(test_im2col_pads_with_zero_point),
+        cmocka_unit_test(test_conv_im2col_gemm_groups),
+        cmocka_unit_test(test_dwconv_geometries),
+        cmocka_unit_test(test_add_broadcasts),
+        cmocka_unit_test(test_add_params_errors),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_global_avgpool),
+        cmocka_unit_test(test_lut),
+        cmocka_unit_test(test_outputs_beyond_padding),
+    };
+    return cmocka_run_group_tests(tests, setup_configs, NULL);
+}
