@@ -2,10 +2,10 @@
 # install-deps.sh — installs the Debian 12 packages qpipe needs, only those missing (idempotent).
 set -euo pipefail
 
-# Build and run: toolchain, protobuf-c + ONNX schema, libyaml, OpenBLAS, libjpeg-turbo, zlib, cmocka.
+# Build and run: toolchain, protobuf-c + ONNX schema, libyaml, Jansson (JSON), OpenBLAS, libjpeg-turbo, zlib, cmocka.
 # Tests: ONNX backend test data, Fashion-MNIST for the embedded example.
 packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
-          libyaml-dev libopenblas-dev libjpeg62-turbo-dev zlib1g-dev libcmocka-dev
+          libyaml-dev libjansson-dev libopenblas-dev libjpeg62-turbo-dev zlib1g-dev libcmocka-dev
           libonnx-testdata dataset-fashion-mnist python3)
 if [ "${1:-}" = "--python" ]; then
   # Fixture generators and peer comparisons (benchmarks): Debian's numpy/onnx, venv for pip's onnxruntime.
