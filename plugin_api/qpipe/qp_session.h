@@ -98,6 +98,60 @@ QP_API void qp_log(qp_session *session, qp_log_level level, const char *fmt, ...
 /* Progress of long work; drawn on a terminal, silent in pipes and CI. */
 QP_API void qp_progress(qp_session *session, const char *what, int64_t done, int64_t total);
 
+/* ==== ABI 1.1: export and import (plugins/exporters; docs/export.md) ============================
+ * Options structs are versioned by size: the caller sets struct_size = sizeof(the struct it was
+ * compiled with) (the *_init functions do), the host reads only the fields that size covers and
+ * treats the rest as zero, so a struct can grow in later minor versions. reserved[] stays zero. */
+
+/* Sets an encoding given directly by scale and zero point (no range rounding), with the same
+ * role rules as qp_session_set_range: QP_ERR_INVALID_ARG for role NONE and BIAS; a tensor that
+ * shares another's encoding ignores it. Zero points follow the encoding model: 0 for symmetric
+ * encodings, [0, 2^bits - 1] for asymmetric ones. */
+QP_API qp_status qp_session_set_encoding(qp_session *session, int tensor, int bits, int symmetric, int axis, int n,
+                                         const float *scale, const int32_t *zero_point);
+
+typedef enum qp_qdq_activation_type {
+    QP_QDQ_ACT_AUTO = 0,  /* asymmetric encodings as uint8, symmetric ones as int8 (zero point 0) */
+    QP_QDQ_ACT_UINT8 = 1, /* every activation uint8 (symmetric ones with zero point 2^(bits-1)) */
+    QP_QDQ_ACT_INT8 = 2,  /* every activation int8 (asymmetric ones with zero point zp - 128) */
+} qp_qdq_activation_type;
+
+typedef struct qp_qdq_options {
+    size_t struct_size;
+    int activations;  /* qp_qdq_activation_type */
+    int tensorrt;     /* 1: TensorRT's QDQ subset: int8 only, zero points 0 (asymmetric encodings are
+                       * widened to symmetric ones, with a warning), biases kept in float */
+    int opset;        /* default-domain opset of the file, at least 13 (per-channel Q/DQ); 0 = 13 */
+    void *reserved[8];
+} qp_qdq_options;
+QP_API void qp_qdq_options_init(qp_qdq_options *options);
+/* Writes the session's model as QDQ ONNX: QuantizeLinear/DequantizeLinear around every tensor
+ * the int8 engine quantizes, weights as int8 initializers (per channel on the weight's axis),
+ * biases of int8 Conv/Gemm as int32 with scale s_in * s_w, ops the engine keeps in float left
+ * untouched. The file is written to a temporary name and renamed into place. options may be
+ * NULL (defaults). */
+QP_API qp_status qp_session_export_qdq(qp_session *session, const char *path, const qp_qdq_options *options);
+
+typedef struct qp_encodings_file_options {
+    size_t struct_size;
+    const char *version; /* AIMET layout: "0.6.1" (default when NULL) or "1.0.0" */
+    int strict;          /* import: 1 = a tensor name the model lacks is an error; 0 = warned and skipped */
+    void *reserved[8];
+} qp_encodings_file_options;
+QP_API void qp_encodings_file_options_init(qp_encodings_file_options *options);
+/* Writes the session's encodings as AIMET encodings JSON (activation_encodings and
+ * param_encodings keyed by ONNX tensor name; biases with their derived 32-bit encodings). */
+QP_API qp_status qp_session_export_encodings(qp_session *session, const char *path,
+                                             const qp_encodings_file_options *options);
+/* Sets the session's encodings from an AIMET encodings file (either layout, detected from the
+ * file), so encodings made by another tool can be scored on qpipe's engines. Encodings already
+ * set on tensors the file does not name are kept. */
+QP_API qp_status qp_session_import_encodings(qp_session *session, const char *path,
+                                             const qp_encodings_file_options *options);
+/* Writes a Bolt-style clip-value table: {"<node>": {"inputs": {...}, "weights": {...},
+ * "outputs": {...}}} with clip = max(|min|, |max|) of each encoded tensor's range. */
+QP_API qp_status qp_session_export_scale_table(qp_session *session, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,4 +7,7 @@
 /* NULL-terminated. */
 extern const qp_pass_def *const qp_builtin_passes[];
 
+/* Each built-in pass, for tests that run one directly. */
+extern const qp_pass_def qp_pass_fold_bn;
+
 #endif

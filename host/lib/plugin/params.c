@@ -321,10 +321,10 @@ qp_status qp_params_set(qp_params *params, const char *key, const char *text, co
     const qp_pass_def *pass = params->pass;
     int k = find_param(pass, key);
     if (k < 0) {
-        if (pass->n_params == 0)
+        if (pass->n_params <= 0)
             return qp_error(QP_ERR_INVALID_ARG, WHERE_FMT "unknown parameter '%s' for pass '%s' (it takes no parameters)",
                             WHERE_ARGS(where), key, pass->name);
-        const char **names = malloc((size_t)pass->n_params * sizeof *names);
+        const char **names = malloc((size_t)(unsigned)pass->n_params * sizeof *names);
         const char *close = NULL;
         if (names) {
             for (int j = 0; j < pass->n_params; j++) names[j] = pass->params[j].name;
