@@ -1,8 +1,108 @@
-/* parallel.c — qp_parallel_for on OpenMP with a static, thread-count-determined partition. */
+/* parallel.c — qp_parallel_for on a small persistent thread pool: static ranges, claimed dynamically. */
 #include "core/parallel.h"
 
-#include <omp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+/* Design notes.
+ * - Ranges are fixed by (n_items, n_threads) alone, so results never depend on which thread ran
+ *   which range: output is deterministic for a given thread count.
+ * - Ranges are *claimed* from a shared counter, and the caller claims too. If a worker is slow to
+ *   wake (a busy machine: CI runs two test processes on two cores), the caller simply runs its
+ *   ranges instead of waiting for it. With OpenMP's fixed thread-to-range mapping, one descheduled
+ *   thread stalled every op and inference ran 20-50x slower under load.
+ * - Workers spin briefly (the gap between two ops of one inference), then sleep on a condition
+ *   variable, so an idle pool costs nothing.
+ * - The claim counter carries the job's generation in its high bits: a worker that wakes late and
+ *   still holds an old job's description fails its compare-and-swap and drops it. */
+enum { QP_MAX_WORKERS = 63, QP_SPIN_ITERATIONS = 20000 };
+
+static struct {
+    pthread_mutex_t submit; /* one job at a time; a concurrent second caller runs inline */
+    pthread_mutex_t lock;   /* pairs with `wake` for sleeping workers */
+    pthread_cond_t wake;
+    int n_workers;
+    atomic_uint_fast64_t wake_generation;
+    uint32_t job_generation; /* under `submit` */
+    /* The current job. Written before `claim` is published; read after loading `claim`. */
+    _Atomic(qp_range_fn) fn;
+    _Atomic(void *) user;
+    atomic_int_fast64_t n_items;
+    atomic_int n_parts;
+    atomic_uint_fast64_t claim; /* (generation << 32) | next unclaimed part */
+    atomic_int done;            /* parts finished */
+} pool = {.submit = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local int inside_pool_job; /* nested calls run inline */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Claims and runs parts of the current job until none is left. */
+static void run_claimed_parts(void) {
+    for (;;) {
+        uint_fast64_t v = atomic_load_explicit(&pool.claim, memory_order_acquire);
+        qp_range_fn fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
+        void *user = atomic_load_explicit(&pool.user, memory_order_relaxed);
+        int64_t n_items = atomic_load_explicit(&pool.n_items, memory_order_relaxed);
+        int n_parts = atomic_load_explicit(&pool.n_parts, memory_order_relaxed);
+        int64_t part = (int64_t)(v & 0xffffffffu);
+        if (part >= n_parts) return;
+        /* Success proves the job is still the one whose fields were read: a new job cannot be
+         * posted while this one has an unclaimed part. */
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &v, v + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        int64_t begin = n_items * part / n_parts, end = n_items * (part + 1) / n_parts;
+        if (begin < end) fn(user, begin, end);
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel);
+    }
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    uint_fast64_t seen = 0; /* a job may be posted before this thread first runs */
+    inside_pool_job = 1;
+    for (;;) {
+        uint_fast64_t now = seen;
+        for (int spin = 0; spin < QP_SPIN_ITERATIONS && now == seen; spin++) {
+            cpu_relax();
+            now = atomic_load_explicit(&pool.wake_generation, memory_order_acquire);
+        }
+        if (now == seen) {
+            pthread_mutex_lock(&pool.lock);
+            while ((now = atomic_load_explicit(&pool.wake_generation, memory_order_acquire)) == seen)
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = now;
+        run_claimed_parts();
+    }
+    return NULL;
+}
+
+/* Starts workers up to `wanted` (called with pool.submit held). Returns how many exist. */
+static int ensure_workers(int wanted) {
+    if (wanted > QP_MAX_WORKERS) wanted = QP_MAX_WORKERS;
+    while (pool.n_workers < wanted) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&thread, &attr, worker_main, NULL);
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        pool.n_workers++;
+    }
+    return pool.n_workers;
+}
 
 int qp_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -11,15 +111,31 @@ int qp_cpu_count(void) {
 
 void qp_parallel_for(int n_threads, int64_t n_items, qp_range_fn fn, void *user) {
     if (n_items <= 0) return;
-    if (n_threads <= 1 || n_items == 1) {
+    if (n_threads > n_items) n_threads = (int)n_items;
+    if (n_threads <= 1 || inside_pool_job || pthread_mutex_trylock(&pool.submit) != 0) {
         fn(user, 0, n_items);
         return;
     }
-    if (n_threads > n_items) n_threads = (int)n_items;
-#pragma omp parallel num_threads(n_threads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t begin = n_items * t / nt, end = n_items * (t + 1) / nt;
-        if (begin < end) fn(user, begin, end);
+    ensure_workers(n_threads - 1); /* with fewer workers the caller just claims more parts */
+    uint32_t generation = ++pool.job_generation;
+    atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool.user, user, memory_order_relaxed);
+    atomic_store_explicit(&pool.n_items, n_items, memory_order_relaxed);
+    atomic_store_explicit(&pool.n_parts, n_threads, memory_order_relaxed);
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.claim, (uint_fast64_t)generation << 32, memory_order_release);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add_explicit(&pool.wake_generation, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+
+    inside_pool_job = 1;
+    run_claimed_parts();
+    inside_pool_job = 0;
+    /* Every part is claimed; wait for the ones still running on workers. */
+    for (int spin = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < n_threads; spin++) {
+        if (spin < QP_SPIN_ITERATIONS) cpu_relax();
+        else sched_yield();
     }
+    pthread_mutex_unlock(&pool.submit);
 }
