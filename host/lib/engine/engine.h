@@ -1,4 +1,4 @@
-/* engine.h — plans a graph once per (batch size, input shapes) and runs it; fp32 mode for now. */
+/* engine.h — plans a graph once per (batch size, input shapes) and runs it in fp32, quantsim or int8 mode. */
 #ifndef QPIPE_ENGINE_H
 #define QPIPE_ENGINE_H
 
@@ -36,6 +36,11 @@ typedef struct qp_plan_options {
     /* QUANTSIM and INT8: the tensors to quantize and how (a tensor without an encoding stays
      * float). Must outlive the plan. Ignored in FP32 mode. */
     const qp_encodings *encodings;
+    /* QUANTSIM only. 0 (default): the nodes the int8 engine runs in integer arithmetic are
+     * simulated exactly in the integer domain, so QUANTSIM reproduces INT8. 1: every node computes
+     * in float on fake-quantized values (AIMET's formulation; what an exported QDQ model computes
+     * run in float), which can differ from INT8 by a step near rounding ties (docs/engine.md). */
+    int quantsim_float;
 } qp_plan_options;
 
 typedef struct qp_plan qp_plan;
@@ -71,6 +76,33 @@ QP_API int64_t qp_node_macs(const qp_graph *graph, const qp_plan *plan, int node
  * "unsupported ops: Foo (first used by node 'n3'), Bar (node 'n7')" and returns
  * QP_ERR_UNSUPPORTED, or QP_OK when every op has an implementation. */
 QP_API qp_status qp_graph_check_ops(const qp_graph *graph);
+
+/* --- Quantized modes (docs/engine.md) ---------------------------------------------------------
+ * QUANTSIM: float compute; constants with an encoding are fake-quantized once at plan time and
+ * every activation with an encoding right after it is produced (graph inputs through a copy, so
+ * the caller's buffer is left as written). Nodes the int8 engine runs with integer arithmetic
+ * (Conv, Gemm, MatMul, GlobalAveragePool, ReduceMean, Add/Mul of two tensors) are simulated in the
+ * integer domain — their fp32 op on integer-valued floats, then one rounding with the int8
+ * engine's bias and multipliers — so QUANTSIM reproduces INT8 exactly.
+ * INT8: nodes with an int8 implementation whose data tensors all have (per-tensor, <= 8-bit)
+ * encodings run in integer arithmetic on uint8 data; every other node runs its fp32 op between
+ * dequantize and quantize steps. Relu/Clip directly after Conv/Gemm/MatMul/binary ops is fused
+ * into their clamp. Graph inputs and outputs stay float32 in both modes.
+ * Observer: in QUANTSIM it sees the simulated floats; in INT8 it sees uint8 values (dtype UINT8)
+ * for tensors produced by int8 steps, floats otherwise. */
+
+QP_API qp_engine_mode qp_plan_mode(const qp_plan *plan);
+/* INT8 mode: the nodes that run through fp32 ops (in graph order), and why each does; 0 in the
+ * other modes. Nodes folded at plan time do not run and are not listed. */
+QP_API int qp_plan_num_fp32_fallbacks(const qp_plan *plan);
+QP_API int qp_plan_fp32_fallback_node(const qp_plan *plan, int i);      /* node id, -1 out of range */
+QP_API const char *qp_plan_fp32_fallback_reason(const qp_plan *plan, int i);
+/* Nodes run by int8 steps (a fused Relu/Clip counts as a node). */
+QP_API int qp_plan_num_int8_nodes(const qp_plan *plan);
+/* Writes "Softmax (1 node: 'prob'), BatchNormalization (2 nodes: 'bn1', 'bn2')" (op types in order
+ * of first appearance, up to four names each, then "...") into buf; returns the length the full
+ * text needs (like snprintf), 0 when nothing runs in fp32. */
+QP_API size_t qp_plan_fp32_fallback_summary(const qp_plan *plan, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

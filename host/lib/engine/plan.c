@@ -1,4 +1,4 @@
-/* plan.c — the engine's planner and executor: shape inference, constant folding, arena layout, run loop. */
+/* plan.c — the engine's planner and executor: shape inference, constant folding, mode lowering, arena layout, run loop. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,41 +6,15 @@
 
 #include "core/parallel.h"
 #include "engine/engine.h"
+#include "engine/int8_ops/q8_ops.h"
+#include "engine/plan_internal.h"
 
 /* OpenBLAS's thread control is not in cblas.h on every distribution. */
 extern void openblas_set_num_threads(int num_threads);
 
 enum { QP_ARENA_ALIGN = 64 };
 
-typedef struct plan_step {
-    int node_id;
-    const qp_op_def *op;
-    int64_t opset;
-    const qp_value **inputs;   /* n_inputs pointers into plan->values (NULL if omitted) */
-    qp_value **outputs;        /* n_outputs pointers into plan->values or plan->dummies */
-    void *state;
-    size_t scratch_bytes;
-} plan_step;
-
-struct qp_plan {
-    const qp_graph *graph;
-    qp_plan_options options;
-    int n_threads;
-    qp_value *values;          /* one per graph tensor */
-    unsigned char *is_const;   /* value known at plan time (initializer or folded) */
-    void **owned;              /* buffers the plan malloc'd (folded constants, inputs, dummies) */
-    int n_owned, cap_owned;
-    plan_step *steps;
-    int n_steps;
-    unsigned char *arena;
-    size_t arena_bytes;
-    void *scratch;
-    size_t scratch_bytes;
-    int *input_ids;
-    int n_inputs;
-};
-
-static const char *node_desc(const qp_graph *g, int node_id, char *buf, size_t cap) {
+const char *qp_plan_node_desc(const qp_graph *g, int node_id, char *buf, size_t cap) {
     const qp_node *n = &g->nodes[node_id];
     if (n->name && n->name[0])
         snprintf(buf, cap, "node '%s' (%s)", n->name, n->op_type);
@@ -49,12 +23,12 @@ static const char *node_desc(const qp_graph *g, int node_id, char *buf, size_t c
     return buf;
 }
 
-static void *aligned_alloc_bytes(size_t n) {
+void *qp_plan_alloc(size_t n) {
     size_t rounded = (n + QP_ARENA_ALIGN - 1) / QP_ARENA_ALIGN * QP_ARENA_ALIGN;
     return aligned_alloc(QP_ARENA_ALIGN, rounded ? rounded : QP_ARENA_ALIGN);
 }
 
-static qp_status own(qp_plan *plan, void *ptr) {
+qp_status qp_plan_own(qp_plan *plan, void *ptr) {
     if (!ptr) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
     if (plan->n_owned == plan->cap_owned) {
         int cap = plan->cap_owned ? plan->cap_owned * 2 : 64;
@@ -67,6 +41,89 @@ static qp_status own(qp_plan *plan, void *ptr) {
         plan->cap_owned = cap;
     }
     plan->owned[plan->n_owned++] = ptr;
+    return QP_OK;
+}
+
+static qp_status reserve_values(qp_plan *plan, int n) {
+    if (n <= plan->cap_values) return QP_OK;
+    int cap = plan->cap_values ? plan->cap_values : 16;
+    while (cap < n) cap *= 2;
+    qp_value *values = realloc(plan->values, (size_t)cap * sizeof *values);
+    if (values) plan->values = values;
+    unsigned char *is_const = realloc(plan->is_const, (size_t)cap);
+    if (is_const) plan->is_const = is_const;
+    unsigned char *is_input = realloc(plan->is_input, (size_t)cap);
+    if (is_input) plan->is_input = is_input;
+    if (!values || !is_const || !is_input) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
+    memset(plan->values + plan->cap_values, 0, (size_t)(cap - plan->cap_values) * sizeof *values);
+    memset(plan->is_const + plan->cap_values, 0, (size_t)(cap - plan->cap_values));
+    memset(plan->is_input + plan->cap_values, 0, (size_t)(cap - plan->cap_values));
+    plan->cap_values = cap;
+    return QP_OK;
+}
+
+int qp_plan_add_value(qp_plan *plan, qp_dtype dtype, const qp_shape *shape) {
+    if (reserve_values(plan, plan->n_values + 1) != QP_OK) return -1;
+    int id = plan->n_values++;
+    qp_value *v = &plan->values[id];
+    memset(v, 0, sizeof *v);
+    v->dtype = dtype;
+    v->shape = *shape;
+    int64_t numel = shape->rank >= 0 ? qp_shape_numel(shape) : -1;
+    v->nbytes = numel > 0 ? (size_t)numel * qp_dtype_size(dtype) : 0;
+    return id;
+}
+
+int qp_plan_add_const(qp_plan *plan, qp_dtype dtype, const qp_shape *shape, void *data) {
+    if (qp_plan_own(plan, data) != QP_OK) return -1;
+    int id = qp_plan_add_value(plan, dtype, shape);
+    if (id < 0) return -1;
+    plan->values[id].data = data;
+    plan->is_const[id] = 1;
+    return id;
+}
+
+static qp_status reserve_steps(qp_plan *plan, int n) {
+    if (n <= plan->cap_steps) return QP_OK;
+    int cap = plan->cap_steps ? plan->cap_steps * 2 : 64;
+    while (cap < n) cap *= 2;
+    qp_plan_step *steps = realloc(plan->steps, (size_t)cap * sizeof *steps);
+    if (!steps) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
+    plan->steps = steps;
+    plan->cap_steps = cap;
+    return QP_OK;
+}
+
+static int *own_ints(qp_plan *plan, const int *src, int n) {
+    int *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof *copy);
+    if (qp_plan_own(plan, copy) != QP_OK) return NULL;
+    if (n > 0) memcpy(copy, src, (size_t)n * sizeof *copy);
+    return copy;
+}
+
+qp_status qp_plan_push_step(qp_plan *plan, qp_step_kind kind, int node_id, int tensor_id, const int *in, int n_in,
+                            const int *out, int n_out, qp_plan_step **out_step) {
+    qp_status st = reserve_steps(plan, plan->n_steps + 1);
+    if (st != QP_OK) return st;
+    qp_plan_step s = {.kind = kind, .node_id = node_id, .tensor_id = tensor_id, .n_in = n_in, .n_out = n_out};
+    if (node_id >= 0) s.opset = qp_graph_opset(plan->graph, plan->graph->nodes[node_id].domain);
+    s.in = own_ints(plan, in, n_in);
+    s.out = own_ints(plan, out, n_out);
+    if (!s.in || !s.out) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
+    plan->steps[plan->n_steps] = s;
+    if (out_step) *out_step = &plan->steps[plan->n_steps];
+    plan->n_steps++;
+    return QP_OK;
+}
+
+qp_status qp_plan_step_observe(qp_plan *plan, qp_plan_step *s, int tensor_id, int value) {
+    int *grown = malloc((size_t)(s->n_observe + 1) * 2 * sizeof *grown);
+    if (qp_plan_own(plan, grown) != QP_OK) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
+    if (s->n_observe) memcpy(grown, s->observe, (size_t)s->n_observe * 2 * sizeof *grown);
+    grown[2 * s->n_observe] = tensor_id;
+    grown[2 * s->n_observe + 1] = value;
+    s->observe = grown; /* the old array stays owned by the plan; these lists are tiny */
+    s->n_observe++;
     return QP_OK;
 }
 
@@ -83,7 +140,7 @@ qp_status qp_graph_check_ops(const qp_graph *g) {
                    strcmp(g->nodes[prev].domain, n->domain) == 0;
         if (seen) continue;
         char where[300];
-        node_desc(g, id, where, sizeof where);
+        qp_plan_node_desc(g, id, where, sizeof where);
         if (used < sizeof msg)
             used += (size_t)snprintf(msg + used, sizeof msg - used, "%s%s%s%s (first used by %s)",
                                      n_missing ? ", " : "", n->domain[0] ? n->domain : "",
@@ -121,15 +178,30 @@ static qp_status resolve_input_shape(qp_plan *plan, int id, qp_shape *out) {
     return QP_OK;
 }
 
-static void make_ctx(const qp_plan *plan, const plan_step *s, qp_op_context *ctx) {
-    const qp_node *n = &plan->graph->nodes[s->node_id];
+/* Points a step's pointer arrays at the value table (which may have moved since the step was
+ * made). */
+static qp_status resolve_step(qp_plan *plan, qp_plan_step *s) {
+    if (!s->inputs) {
+        s->inputs = calloc((size_t)(s->n_in ? s->n_in : 1), sizeof *s->inputs);
+        if (qp_plan_own(plan, (void *)s->inputs) != QP_OK) return QP_ERR_NOMEM;
+    }
+    if (!s->outputs) {
+        s->outputs = calloc((size_t)(s->n_out ? s->n_out : 1), sizeof *s->outputs);
+        if (qp_plan_own(plan, s->outputs) != QP_OK) return QP_ERR_NOMEM;
+    }
+    for (int k = 0; k < s->n_in; k++) s->inputs[k] = s->in[k] >= 0 ? &plan->values[s->in[k]] : NULL;
+    for (int k = 0; k < s->n_out; k++) s->outputs[k] = s->out[k] >= 0 ? &plan->values[s->out[k]] : NULL;
+    return QP_OK;
+}
+
+static void make_ctx(const qp_plan *plan, const qp_plan_step *s, qp_op_context *ctx) {
     memset(ctx, 0, sizeof *ctx);
-    ctx->node = n;
+    ctx->node = s->node_id >= 0 ? &plan->graph->nodes[s->node_id] : NULL;
     ctx->opset = s->opset;
     ctx->inputs = s->inputs;
-    ctx->n_inputs = n->n_inputs;
+    ctx->n_inputs = s->n_in;
     ctx->outputs = s->outputs;
-    ctx->n_outputs = n->n_outputs;
+    ctx->n_outputs = s->n_out;
     ctx->state = s->state;
     ctx->scratch = plan->scratch;
     ctx->scratch_bytes = s->scratch_bytes;
@@ -142,9 +214,107 @@ static int is_shape_only_op(const qp_node *n) {
     return n->domain[0] == '\0' && (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0);
 }
 
+/* Infers every node's outputs in graph order; nodes whose inputs are all plan-time constants
+ * run right away (folding); the others become fp32 OP steps, prepared later (after a lowering
+ * may have swapped their weights). */
+static qp_status plan_nodes(qp_plan *plan) {
+    const qp_graph *g = plan->graph;
+    char where[300];
+    for (int id = 0; id < g->n_nodes; id++) {
+        const qp_node *n = &g->nodes[id];
+        const qp_op_def *op = qp_op_find(n->domain, n->op_type);
+        if (!op) return qp_error(QP_ERR_UNSUPPORTED, "%s: unsupported op", qp_plan_node_desc(g, id, where, sizeof where));
+        int *outs = malloc((size_t)(n->n_outputs ? n->n_outputs : 1) * sizeof *outs);
+        if (!outs) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
+        qp_status st = QP_OK;
+        for (int k = 0; k < n->n_outputs && st == QP_OK; k++) {
+            outs[k] = n->outputs[k];
+            if (outs[k] < 0) { /* omitted optional output: give the op somewhere harmless to write */
+                qp_shape unknown = {.rank = -1};
+                outs[k] = qp_plan_add_value(plan, QP_DT_UNDEFINED, &unknown);
+                if (outs[k] < 0) st = QP_ERR_NOMEM;
+            }
+        }
+        qp_plan_step *s = NULL;
+        if (st == QP_OK) st = qp_plan_push_step(plan, QP_STEP_OP, id, -1, n->inputs, n->n_inputs, outs, n->n_outputs, &s);
+        free(outs);
+        if (st != QP_OK) return st;
+        s->op = op;
+        int all_const = 1;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0) all_const &= plan->is_const[n->inputs[k]];
+        if ((st = resolve_step(plan, s)) != QP_OK) return st;
+        qp_op_context ctx;
+        make_ctx(plan, s, &ctx);
+        st = op->infer(&ctx);
+        if (st != QP_OK) return qp_error_prefix(st, "%s: ", qp_plan_node_desc(g, id, where, sizeof where));
+        for (int k = 0; k < n->n_outputs; k++) {
+            qp_value *v = s->outputs[k];
+            if (v->shape.rank < 0 || qp_shape_numel(&v->shape) < 0)
+                return qp_error(QP_ERR_INTERNAL, "%s: output %d has no inferred shape",
+                                qp_plan_node_desc(g, id, where, sizeof where), k);
+            v->nbytes = (size_t)qp_shape_numel(&v->shape) * qp_dtype_size(v->dtype);
+            if (n->outputs[k] < 0) { /* dummy: its own buffer, never in the arena */
+                if ((st = qp_plan_own(plan, v->data = qp_plan_alloc(v->nbytes))) != QP_OK) return st;
+                plan->is_input[s->out[k]] = 1;
+            }
+        }
+        if (all_const || is_shape_only_op(n)) {
+            /* Fold: run now, keep the result as a constant of the plan. */
+            for (int k = 0; k < n->n_outputs; k++) {
+                int t = n->outputs[k];
+                if (t < 0) continue;
+                if ((st = qp_plan_own(plan, plan->values[t].data = qp_plan_alloc(plan->values[t].nbytes))) != QP_OK)
+                    return st;
+            }
+            size_t scratch = 0;
+            void *state = NULL;
+            if (op->prepare && (st = op->prepare(&ctx, &state, &scratch)) != QP_OK)
+                return qp_error_prefix(st, "%s: ", qp_plan_node_desc(g, id, where, sizeof where));
+            void *scratch_buf = scratch ? qp_plan_alloc(scratch) : NULL;
+            ctx.state = state;
+            ctx.scratch = scratch_buf;
+            ctx.scratch_bytes = scratch;
+            ctx.n_threads = 1;
+            st = scratch && !scratch_buf ? qp_error(QP_ERR_NOMEM, "out of memory") : op->run(&ctx);
+            free(scratch_buf);
+            if (op->release) op->release(state);
+            if (st != QP_OK) return qp_error_prefix(st, "%s: ", qp_plan_node_desc(g, id, where, sizeof where));
+            for (int k = 0; k < n->n_outputs; k++)
+                if (n->outputs[k] >= 0) plan->is_const[n->outputs[k]] = 1;
+            plan->n_steps--; /* folded: no step */
+            continue;
+        }
+        for (int k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] >= 0 && (st = qp_plan_step_observe(plan, s, n->outputs[k], n->outputs[k])) != QP_OK)
+                return st;
+    }
+    return QP_OK;
+}
+
+/* Prepares the fp32 OP steps (after the lowering, so quantsim's prepare sees the fake-quantized
+ * weights it will run with). */
+static qp_status prepare_steps(qp_plan *plan) {
+    char where[300];
+    for (int si = 0; si < plan->n_steps; si++) {
+        qp_plan_step *s = &plan->steps[si];
+        if (s->kind != QP_STEP_OP || s->prepared) continue;
+        qp_status st = resolve_step(plan, s);
+        if (st != QP_OK) return st;
+        qp_op_context ctx;
+        make_ctx(plan, s, &ctx);
+        if (s->op->prepare && (st = s->op->prepare(&ctx, &s->state, &s->scratch_bytes)) != QP_OK)
+            return qp_error_prefix(st, "%s: ", qp_plan_node_desc(plan->graph, s->node_id, where, sizeof where));
+        s->prepared = 1;
+    }
+    for (int si = 0; si < plan->n_steps; si++)
+        if (plan->steps[si].scratch_bytes > plan->scratch_bytes) plan->scratch_bytes = plan->steps[si].scratch_bytes;
+    return QP_OK;
+}
+
 /* Placement of one activation in the arena. */
 typedef struct arena_item {
-    int tensor_id;
+    int value;
     int first, last;   /* steps during which the buffer must stay intact */
     size_t size;
     size_t offset;
@@ -153,7 +323,7 @@ typedef struct arena_item {
 static int by_size_desc(const void *a, const void *b) {
     const arena_item *x = a, *y = b;
     if (x->size != y->size) return x->size < y->size ? 1 : -1;
-    return x->tensor_id - y->tensor_id; /* deterministic layout */
+    return x->value - y->value; /* deterministic layout */
 }
 
 /* Greedy-by-size placement (TFLite's strategy): biggest tensors first, each at the lowest
@@ -187,121 +357,50 @@ static qp_status layout_arena(qp_plan *plan, arena_item *items, int n_items) {
     }
     free(starts);
     plan->arena_bytes = total;
-    plan->arena = aligned_alloc_bytes(total);
+    plan->arena = qp_plan_alloc(total);
     if (!plan->arena) return qp_error(QP_ERR_NOMEM, "out of memory allocating a %zu-byte arena", total);
-    for (int i = 0; i < n_items; i++) plan->values[items[i].tensor_id].data = plan->arena + items[i].offset;
+    for (int i = 0; i < n_items; i++) plan->values[items[i].value].data = plan->arena + items[i].offset;
     return QP_OK;
 }
 
-static qp_status plan_nodes(qp_plan *plan) {
-    const qp_graph *g = plan->graph;
-    char where[300];
-    plan->steps = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *plan->steps);
-    if (!plan->steps) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
-    for (int id = 0; id < g->n_nodes; id++) {
-        const qp_node *n = &g->nodes[id];
-        plan_step s = {.node_id = id, .op = qp_op_find(n->domain, n->op_type),
-                       .opset = qp_graph_opset(g, n->domain)};
-        if (!s.op) return qp_error(QP_ERR_UNSUPPORTED, "%s: unsupported op", node_desc(g, id, where, sizeof where));
-        s.inputs = calloc((size_t)(n->n_inputs ? n->n_inputs : 1), sizeof *s.inputs);
-        s.outputs = calloc((size_t)(n->n_outputs ? n->n_outputs : 1), sizeof *s.outputs);
-        qp_status st = own(plan, (void *)s.inputs);
-        if (st == QP_OK) st = own(plan, s.outputs);
-        if (st != QP_OK) return st;
-        int all_const = 1;
-        for (int k = 0; k < n->n_inputs; k++) {
-            int t = n->inputs[k];
-            if (t < 0) continue;
-            s.inputs[k] = &plan->values[t];
-            all_const &= plan->is_const[t];
-        }
-        for (int k = 0; k < n->n_outputs; k++) {
-            int t = n->outputs[k];
-            if (t >= 0) {
-                s.outputs[k] = &plan->values[t];
-            } else { /* omitted optional output: give the op somewhere harmless to write */
-                s.outputs[k] = calloc(1, sizeof(qp_value));
-                if ((st = own(plan, s.outputs[k])) != QP_OK) return st;
-            }
-        }
-        qp_op_context ctx;
-        make_ctx(plan, &s, &ctx);
-        st = s.op->infer(&ctx);
-        if (st != QP_OK) return qp_error_prefix(st, "%s: ", node_desc(g, id, where, sizeof where));
-        for (int k = 0; k < n->n_outputs; k++) {
-            qp_value *v = s.outputs[k];
-            if (v->shape.rank < 0 || qp_shape_numel(&v->shape) < 0)
-                return qp_error(QP_ERR_INTERNAL, "%s: output %d has no inferred shape",
-                                node_desc(g, id, where, sizeof where), k);
-            v->nbytes = (size_t)qp_shape_numel(&v->shape) * qp_dtype_size(v->dtype);
-            if (n->outputs[k] < 0) { /* dummy: allocate right away */
-                if ((st = own(plan, v->data = aligned_alloc_bytes(v->nbytes))) != QP_OK) return st;
-            }
-        }
-        if (all_const || is_shape_only_op(n)) {
-            /* Fold: run now, keep the result as a constant of the plan. */
-            for (int k = 0; k < n->n_outputs; k++) {
-                int t = n->outputs[k];
-                if (t < 0) continue;
-                if ((st = own(plan, plan->values[t].data = aligned_alloc_bytes(plan->values[t].nbytes))) != QP_OK)
-                    return st;
-            }
-            size_t scratch = 0;
-            void *state = NULL;
-            if (s.op->prepare && (st = s.op->prepare(&ctx, &state, &scratch)) != QP_OK)
-                return qp_error_prefix(st, "%s: ", node_desc(g, id, where, sizeof where));
-            void *scratch_buf = scratch ? aligned_alloc_bytes(scratch) : NULL;
-            ctx.state = state;
-            ctx.scratch = scratch_buf;
-            ctx.scratch_bytes = scratch;
-            ctx.n_threads = 1;
-            st = scratch && !scratch_buf ? qp_error(QP_ERR_NOMEM, "out of memory") : s.op->run(&ctx);
-            free(scratch_buf);
-            if (s.op->release) s.op->release(state);
-            if (st != QP_OK) return qp_error_prefix(st, "%s: ", node_desc(g, id, where, sizeof where));
-            for (int k = 0; k < n->n_outputs; k++)
-                if (n->outputs[k] >= 0) plan->is_const[n->outputs[k]] = 1;
-            continue;
-        }
-        if (s.op->prepare && (st = s.op->prepare(&ctx, &s.state, &s.scratch_bytes)) != QP_OK)
-            return qp_error_prefix(st, "%s: ", node_desc(g, id, where, sizeof where));
-        if (s.scratch_bytes > plan->scratch_bytes) plan->scratch_bytes = s.scratch_bytes;
-        plan->steps[plan->n_steps++] = s;
-    }
-    return QP_OK;
-}
-
-/* Lifetimes over executed steps: a tensor lives from its producing step to its last reader;
- * graph outputs live to the end. Graph inputs get their own buffers (the caller fills them). */
+/* Lifetimes over executed steps: a value lives from the first step touching it to its last
+ * reader; graph outputs live to the end. Graph inputs, constants and dummies have their own
+ * buffers. */
 static qp_status plan_memory(qp_plan *plan) {
     const qp_graph *g = plan->graph;
-    int *first = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *first);
-    int *last = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *last);
-    if (!first || !last) {
+    int nv = plan->n_values;
+    int *first = malloc((size_t)(nv ? nv : 1) * sizeof *first);
+    int *last = malloc((size_t)(nv ? nv : 1) * sizeof *last);
+    arena_item *items = malloc((size_t)(nv ? nv : 1) * sizeof *items);
+    if (!first || !last || !items) {
         free(first);
         free(last);
+        free(items);
         return qp_error(QP_ERR_NOMEM, "out of memory while planning");
     }
-    for (int t = 0; t < g->n_tensors; t++) first[t] = last[t] = -1;
+    for (int v = 0; v < nv; v++) first[v] = last[v] = -1;
     for (int si = 0; si < plan->n_steps; si++) {
-        const qp_node *n = &g->nodes[plan->steps[si].node_id];
-        for (int k = 0; k < n->n_outputs; k++)
-            if (n->outputs[k] >= 0) first[n->outputs[k]] = last[n->outputs[k]] = si;
-        for (int k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0) last[n->inputs[k]] = si;
+        const qp_plan_step *s = &plan->steps[si];
+        for (int k = 0; k < s->n_out; k++) {
+            int v = s->out[k];
+            if (v < 0) continue;
+            if (first[v] < 0) first[v] = si;
+            last[v] = si;
+        }
+        for (int k = 0; k < s->n_in; k++) {
+            int v = s->in[k];
+            if (v < 0) continue;
+            if (first[v] < 0) first[v] = si;
+            last[v] = si;
+        }
     }
-    for (int k = 0; k < g->n_outputs; k++) last[g->outputs[k]] = plan->n_steps;
-    arena_item *items = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *items);
+    for (int k = 0; k < g->n_outputs; k++)
+        if (first[g->outputs[k]] >= 0) last[g->outputs[k]] = plan->n_steps;
     int n_items = 0;
-    if (!items) {
-        free(first);
-        free(last);
-        return qp_error(QP_ERR_NOMEM, "out of memory while planning");
-    }
-    for (int t = 0; t < g->n_tensors; t++) {
-        if (first[t] < 0 || plan->is_const[t]) continue;
-        items[n_items++] = (arena_item){.tensor_id = t, .first = first[t], .last = last[t],
-                                        .size = plan->values[t].nbytes};
+    for (int v = 0; v < nv; v++) {
+        if (first[v] < 0 || plan->is_const[v] || plan->is_input[v]) continue;
+        items[n_items++] = (arena_item){.value = v, .first = first[v], .last = last[v],
+                                        .size = plan->values[v].nbytes};
     }
     qp_status st = layout_arena(plan, items, n_items);
     free(items);
@@ -309,28 +408,38 @@ static qp_status plan_memory(qp_plan *plan) {
     free(last);
     if (st != QP_OK) return st;
     if (plan->scratch_bytes) {
-        plan->scratch = aligned_alloc_bytes(plan->scratch_bytes);
+        plan->scratch = qp_plan_alloc(plan->scratch_bytes);
         if (!plan->scratch) return qp_error(QP_ERR_NOMEM, "out of memory for %zu scratch bytes", plan->scratch_bytes);
     }
     return QP_OK;
 }
 
+static qp_status check_mode(const qp_plan_options *o) {
+    if (o->mode != QP_MODE_FP32 && o->mode != QP_MODE_QUANTSIM && o->mode != QP_MODE_INT8)
+        return qp_error(QP_ERR_INVALID_ARG, "engine mode %d (allowed: fp32, quantsim, int8)", (int)o->mode);
+    if (o->mode != QP_MODE_FP32 && !o->encodings)
+        return qp_error(QP_ERR_INVALID_ARG, "engine mode %s needs encodings (run calibration first, or give "
+                        "encodings to the plan)", o->mode == QP_MODE_INT8 ? "int8" : "quantsim");
+    return QP_OK;
+}
+
 qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_plan **out) {
     *out = NULL;
-    qp_status st = qp_graph_check_ops(g);
+    qp_plan_options defaults = {0};
+    qp_status st = check_mode(options ? options : &defaults);
     if (st != QP_OK) return st;
+    if ((st = qp_graph_check_ops(g)) != QP_OK) return st;
     qp_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
     plan->graph = g;
     if (options) plan->options = *options;
     plan->n_threads = plan->options.n_threads > 0 ? plan->options.n_threads : qp_cpu_count();
-    plan->values = calloc((size_t)(g->n_tensors ? g->n_tensors : 1), sizeof *plan->values);
-    plan->is_const = calloc((size_t)(g->n_tensors ? g->n_tensors : 1), 1);
     plan->input_ids = malloc((size_t)(g->n_inputs ? g->n_inputs : 1) * sizeof(int));
-    if (!plan->values || !plan->is_const || !plan->input_ids) {
+    if (!plan->input_ids || reserve_values(plan, g->n_tensors + 16) != QP_OK) {
         qp_plan_free(plan);
         return qp_error(QP_ERR_NOMEM, "out of memory while planning");
     }
+    plan->n_values = g->n_tensors;
     for (int t = 0; t < g->n_tensors; t++) {
         const qp_tensor *tensor = g->tensors[t];
         plan->values[t].shape.rank = -1;
@@ -340,7 +449,7 @@ qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_p
         } else if (tensor->is_initializer) { /* empty initializer (zero elements) */
             plan->values[t] = (qp_value){tensor->dtype, tensor->shape, NULL, 0};
             plan->is_const[t] = 1;
-            if ((st = own(plan, plan->values[t].data = aligned_alloc_bytes(0))) != QP_OK) goto fail;
+            if ((st = qp_plan_own(plan, plan->values[t].data = qp_plan_alloc(0))) != QP_OK) goto fail;
         }
     }
     for (int i = 0; i < g->n_inputs; i++) {
@@ -348,13 +457,23 @@ qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_p
         qp_shape shape;
         if ((st = resolve_input_shape(plan, id, &shape)) != QP_OK) goto fail;
         qp_value_set(&plan->values[id], g->tensors[id]->dtype, &shape);
-        if ((st = own(plan, plan->values[id].data = aligned_alloc_bytes(plan->values[id].nbytes))) != QP_OK)
-            goto fail;
-        memset(plan->values[id].data, 0, plan->values[id].nbytes);
+        plan->is_input[id] = 1;
         plan->input_ids[plan->n_inputs++] = id;
     }
+    /* Input buffers come after inference and preparation: until then their data must read as
+     * NULL ("known only at run time"), or ops would infer shapes from placeholder zeros. */
     if ((st = plan_nodes(plan)) != QP_OK) goto fail;
+    if (plan->options.mode == QP_MODE_QUANTSIM && (st = qp_quantsim_lower(plan)) != QP_OK) goto fail;
+    if (plan->options.mode == QP_MODE_INT8 && (st = qp_int8_lower(plan)) != QP_OK) goto fail;
+    if ((st = prepare_steps(plan)) != QP_OK) goto fail;
+    for (int i = 0; i < plan->n_inputs; i++) {
+        qp_value *v = &plan->values[plan->input_ids[i]];
+        if ((st = qp_plan_own(plan, v->data = qp_plan_alloc(v->nbytes))) != QP_OK) goto fail;
+        memset(v->data, 0, v->nbytes);
+    }
     if ((st = plan_memory(plan)) != QP_OK) goto fail;
+    for (int si = 0; si < plan->n_steps; si++)
+        if ((st = resolve_step(plan, &plan->steps[si])) != QP_OK) goto fail;
     *out = plan;
     return QP_OK;
 fail:
@@ -364,15 +483,23 @@ fail:
 
 void qp_plan_free(qp_plan *plan) {
     if (!plan) return;
-    for (int i = 0; i < plan->n_steps; i++)
-        if (plan->steps[i].op->release) plan->steps[i].op->release(plan->steps[i].state);
+    for (int i = 0; i < plan->n_steps; i++) {
+        qp_plan_step *s = &plan->steps[i];
+        if (!s->state) continue;
+        if (s->kind == QP_STEP_INT8 && s->q8 && s->q8->release) s->q8->release(s->state);
+        else if (s->kind == QP_STEP_OP && s->op->release) s->op->release(s->state);
+    }
     for (int i = 0; i < plan->n_owned; i++) free(plan->owned[i]);
+    for (int i = 0; i < plan->n_fallbacks; i++) free(plan->fallback_reasons[i]);
+    free(plan->fallback_reasons);
+    free(plan->fallback_nodes);
     free(plan->owned);
     free(plan->steps);
     free(plan->arena);
     free(plan->scratch);
     free(plan->values);
     free(plan->is_const);
+    free(plan->is_input);
     free(plan->input_ids);
     free(plan);
 }
@@ -394,25 +521,78 @@ const qp_value *qp_plan_tensor(const qp_plan *plan, int tensor_id) {
     if (tensor_id < 0 || tensor_id >= plan->graph->n_tensors) return NULL;
     return &plan->values[tensor_id];
 }
+qp_engine_mode qp_plan_mode(const qp_plan *plan) { return plan->options.mode; }
+
+int qp_plan_num_fp32_fallbacks(const qp_plan *plan) { return plan->n_fallbacks; }
+int qp_plan_num_int8_nodes(const qp_plan *plan) { return plan->n_int8_nodes; }
+int qp_plan_fp32_fallback_node(const qp_plan *plan, int i) {
+    return i >= 0 && i < plan->n_fallbacks ? plan->fallback_nodes[i] : -1;
+}
+const char *qp_plan_fp32_fallback_reason(const qp_plan *plan, int i) {
+    return i >= 0 && i < plan->n_fallbacks ? plan->fallback_reasons[i] : NULL;
+}
+
+/* "Softmax (1 node: 'prob'), BatchNormalization (2 nodes: 'bn1', 'bn2')": op types in order of
+ * first appearance, at most four names each. */
+size_t qp_plan_fp32_fallback_summary(const qp_plan *plan, char *buf, size_t cap) {
+    const qp_graph *g = plan->graph;
+    size_t used = 0;
+    if (cap) buf[0] = '\0';
+#define APPEND(...)                                                                               \
+    do {                                                                                          \
+        int w_ = snprintf(cap > used ? buf + used : NULL, cap > used ? cap - used : 0, __VA_ARGS__); \
+        if (w_ > 0) used += (size_t)w_;                                                           \
+    } while (0)
+    for (int i = 0; i < plan->n_fallbacks; i++) {
+        const qp_node *n = &g->nodes[plan->fallback_nodes[i]];
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = strcmp(g->nodes[plan->fallback_nodes[j]].op_type, n->op_type) == 0;
+        if (seen) continue;
+        int count = 0;
+        for (int j = i; j < plan->n_fallbacks; j++) count += strcmp(g->nodes[plan->fallback_nodes[j]].op_type, n->op_type) == 0;
+        APPEND("%s%s (%d node%s: ", used ? ", " : "", n->op_type, count, count == 1 ? "" : "s");
+        int listed = 0;
+        for (int j = i; j < plan->n_fallbacks; j++) {
+            const qp_node *m = &g->nodes[plan->fallback_nodes[j]];
+            if (strcmp(m->op_type, n->op_type) != 0) continue;
+            if (listed == 4) {
+                APPEND(", ...");
+                break;
+            }
+            if (m->name && m->name[0]) APPEND("%s'%s'", listed ? ", " : "", m->name);
+            else APPEND("%s#%d", listed ? ", " : "", plan->fallback_nodes[j]);
+            listed++;
+        }
+        APPEND(")");
+    }
+#undef APPEND
+    return used;
+}
 
 qp_status qp_plan_run(qp_plan *plan) {
     const qp_graph *g = plan->graph;
-    openblas_set_num_threads(plan->n_threads);
+    /* Ops split their sgemm calls into fixed blocks across qpipe's own threads (deterministic for
+     * any thread count); OpenBLAS threads on top would spin against ours on the same cores. */
+    openblas_set_num_threads(1);
     for (int si = 0; si < plan->n_steps; si++) {
-        plan_step *s = &plan->steps[si];
-        qp_op_context ctx;
-        make_ctx(plan, s, &ctx);
-        qp_status st = s->op->run(&ctx);
+        qp_plan_step *s = &plan->steps[si];
+        qp_status st = QP_OK;
+        if (s->kind == QP_STEP_OP || s->kind == QP_STEP_INT8) {
+            qp_op_context ctx;
+            make_ctx(plan, s, &ctx);
+            st = s->kind == QP_STEP_OP ? s->op->run(&ctx) : s->q8->run(&ctx);
+        } else {
+            qp_run_conversion(plan, s);
+        }
         if (st != QP_OK) {
             char where[300];
-            return qp_error_prefix(st, "%s: ", node_desc(g, s->node_id, where, sizeof where));
+            if (s->node_id < 0) return st;
+            return qp_error_prefix(st, "%s: ", qp_plan_node_desc(g, s->node_id, where, sizeof where));
         }
-        if (plan->options.observer) {
-            const qp_node *n = &g->nodes[s->node_id];
-            for (int k = 0; k < n->n_outputs; k++)
-                if (n->outputs[k] >= 0)
-                    plan->options.observer(plan->options.observer_user, n->outputs[k], s->outputs[k]);
-        }
+        if (plan->options.observer)
+            for (int k = 0; k < s->n_observe; k++)
+                plan->options.observer(plan->options.observer_user, s->observe[2 * k],
+                                       &plan->values[s->observe[2 * k + 1]]);
     }
     return QP_OK;
 }
