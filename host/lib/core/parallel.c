@@ -104,6 +104,18 @@ static int ensure_workers(int wanted) {
     return pool.n_workers;
 }
 
+/* A forked child has only the forking thread: forget the parent's workers (their threads do not
+ * exist there) so the child starts its own pool. The conformance runner forks per test. */
+static void reset_pool_in_child(void) {
+    pthread_mutex_init(&pool.submit, NULL);
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.n_workers = 0;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_pool_in_child); }
+
 int qp_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -116,6 +128,7 @@ void qp_parallel_for(int n_threads, int64_t n_items, qp_range_fn fn, void *user)
         fn(user, 0, n_items);
         return;
     }
+    pthread_once(&atfork_once, install_atfork);
     ensure_workers(n_threads - 1); /* with fewer workers the caller just claims more parts */
     uint32_t generation = ++pool.job_generation;
     atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
