@@ -55,6 +55,15 @@ qp_status qp_session_score(qp_session *s, qp_score *out) {
     for (int m = 1; m < 3; m++) {
         if (qp_session_create_plan(s, engine_modes[m], &modes[m].plan) == QP_OK) {
             modes[m].score->available = 1;
+            char fallbacks[2048];
+            if (engine_modes[m] == QP_MODE_INT8) {
+                if (qp_plan_fp32_fallback_summary(modes[m].plan, fallbacks, sizeof fallbacks))
+                    qp_log(s, QP_LOG_INFO, "int8: %d nodes in integer kernels; ops run in fp32: %s",
+                           qp_plan_num_int8_nodes(modes[m].plan), fallbacks);
+                else
+                    qp_log(s, QP_LOG_INFO, "int8: all %d quantized nodes run in integer kernels",
+                           qp_plan_num_int8_nodes(modes[m].plan));
+            }
         } else {
             snprintf(modes[m].score->error, sizeof modes[m].score->error, "%s", qp_error_message());
             qp_log(s, QP_LOG_WARN, "%s engine unavailable: %s", m == 1 ? "quantsim" : "int8", qp_error_message());
