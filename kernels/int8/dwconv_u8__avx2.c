@@ -35,10 +35,12 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *a) {
     int64_t rows, cols;
     qp_q8_dwconv_padded_dims(w, &rows, &cols);
     uint8_t *padded = (uint8_t *)(((uintptr_t)a->scratch + 31) & ~(uintptr_t)31);
-    int32_t *wpairs = (int32_t *)(void *)(padded + rows * cols);
+    int32_t *wpairs = (int32_t *)(void *)(padded + rows * cols + QP_Q8_DWCONV_SLACK);
     const __m256i zp16 = _mm256_set1_epi16((int16_t)a->out_zero_point);
     const __m128i qmin = _mm_set1_epi8((char)a->qmin), qmax = _mm_set1_epi8((char)a->qmax);
     const int64_t second = sw == 1 ? 1 : 16; /* stride 1: odd outputs; stride 2: outputs 8..15 */
+    int64_t oh_begin, oh_end;
+    qp_q8_row_range(a->row_begin, a->row_end, OH, &oh_begin, &oh_end);
 
     memset(padded, a->input_zero_point, (size_t)(rows * cols));
     for (int64_t c = 0; c < a->channels; c++) {
@@ -56,7 +58,7 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *a) {
                 const int16_t hi = 2 * p + 1 < KW ? kernel[kh * KW + 2 * p + 1] : 0;
                 wpairs[kh * pairs + p] = (int32_t)(((uint32_t)(uint16_t)hi << 16) | (uint16_t)lo);
             }
-        for (int64_t oh = 0; oh < OH; oh++) {
+        for (int64_t oh = oh_begin; oh < oh_end; oh++) {
             uint8_t *orow = out + oh * OW;
             const uint8_t *top = padded + oh * w->stride_h * cols;
             for (int64_t ow = 0; ow < OW; ow += BLOCK) {

@@ -1,15 +1,41 @@
-/* q8_add.h — the per-element arithmetic of the quantized Add, shared by its variants so they cannot drift apart. */
+/* q8_add.h — the per-element arithmetic of the quantized Add and Mul, shared by their variants so they cannot drift apart. */
 #ifndef QPIPE_Q8_ADD_H
 #define QPIPE_Q8_ADD_H
+
+#include <math.h>
 
 #include "kernels/int8/q8_kernels.h"
 
 static inline uint8_t qp_u8_add_one(uint8_t a, uint8_t b, const qp_u8_add_params *p) {
-    const int32_t a_shifted = (a - p->a_zero_point) * (1 << p->left_shift);
-    const int32_t b_shifted = (b - p->b_zero_point) * (1 << p->left_shift);
-    const int32_t sum = qp_q31_mul(a_shifted, p->a_multiplier) + qp_q31_mul(b_shifted, p->b_multiplier);
-    const qp_q31 q = p->out_multiplier;
-    return qp_requantize(sum, q.multiplier, q.shift, p->out_zero_point, p->qmin, p->qmax);
+    const int64_t sum = (int64_t)(a - p->a_zero_point) * p->a_multiplier +
+                        (int64_t)(b - p->b_zero_point) * p->b_multiplier;
+    return qp_wide_requantize(sum, p->shift, p->out_zero_point, p->qmin, p->qmax);
+}
+
+/* |(a - za) * (b - zb)| <= 255 * 255, so the product is exact in int32. */
+static inline uint8_t qp_u8_mul_one(uint8_t a, uint8_t b, const qp_u8_mul_params *p) {
+    const int32_t product = (a - p->a_zero_point) * (b - p->b_zero_point);
+    return qp_wide_requantize((int64_t)product * p->multiplier, p->shift, p->out_zero_point, p->qmin,
+                              p->qmax);
+}
+
+/* The checks both params_init functions make, with the op named in the message. */
+static inline qp_status qp_u8_binary_params_check(const char *op, double a_scale, int32_t a_zero_point,
+                                                  double b_scale, int32_t b_zero_point, double out_scale,
+                                                  int32_t out_zero_point, uint8_t qmin, uint8_t qmax) {
+    const double scales[3] = {a_scale, b_scale, out_scale};
+    for (int i = 0; i < 3; i++)
+        if (!(isfinite(scales[i]) && scales[i] > 0.0))
+            return qp_error(QP_ERR_INVALID_ARG,
+                            "int8 %s: scales a=%g b=%g out=%g (allowed: finite and > 0)", op, a_scale,
+                            b_scale, out_scale);
+    const int32_t zps[3] = {a_zero_point, b_zero_point, out_zero_point};
+    for (int i = 0; i < 3; i++)
+        if (zps[i] < 0 || zps[i] > 255)
+            return qp_error(QP_ERR_INVALID_ARG, "int8 %s: zero point %d of %s (allowed: 0..255)", op,
+                            (int)zps[i], i == 0 ? "a" : i == 1 ? "b" : "out");
+    if (qmin > qmax) return qp_error(QP_ERR_INVALID_ARG, "int8 %s: clamp [%d, %d] is empty", op, qmin, qmax);
+    return QP_OK;
 }
 
 #endif

@@ -7,29 +7,51 @@
 
 #include "kernels/int8/requant.h"
 
-/* One qp_q31 spread over vectors, built once per row/channel, outside inner loops. */
+/* One qp_q31 spread over vectors, built once per row/channel, outside inner loops.
+ *
+ * qp_q31_mul needs a 64-bit arithmetic right shift by total = 31 + shift, which AVX2 lacks
+ * (no vpsraq). Two exact routes, chosen here so the lane code has no branch on the shift:
+ * - total >= 32: y + 2^(total-1) fits int64; its high dword is floor(. / 2^32), then a 32-bit
+ *   arithmetic shift by total - 32 finishes the floor division (floors of divisions compose).
+ *   Shifts: even lanes >> 32, odd lanes << 0, post shift total - 32.
+ * - total <= 31 (m >= 1/2): x is first shifted left by -shift (saturating), which makes total 31
+ *   exactly: (x 2^l m + 2^30) >> 31 == (x m + 2^(30-l)) >> (31-l). |y + 2^30| < 2^62, so bits
+ *   31..62 are the result. Shifts: even lanes >> 31, odd lanes << 1, no post shift. When the
+ *   left shift saturates, both this and the reference give |result| >= 2^30 - 1 with the sign
+ *   of x, which every output stage clamps identically. */
 typedef struct qp_q8_avx2_rq {
     __m256i multiplier;
-    __m256i half_mask;   /* ((1 << right) - 1) >> 1: the RDBPOT threshold for x >= 0 */
-    __m256i mask;        /* (1 << right) - 1 */
-    __m128i left, right; /* shift counts */
+    __m256i rounding;            /* 64-bit lanes */
+    __m128i left;                /* pre shift (saturating), total <= 31 only */
+    __m128i even_right, odd_left; /* move bits [s, s+32) of each 64-bit product to its result dword */
+    __m128i post;                /* 32-bit arithmetic shift */
     int has_left;
 } qp_q8_avx2_rq;
 
 static inline qp_q8_avx2_rq qp_q8_avx2_rq_make(qp_q31 q) {
     qp_q8_avx2_rq rq;
-    const int right = q.shift > 0 ? q.shift : 0, left = q.shift < 0 ? -q.shift : 0;
-    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+    const int total = 31 + q.shift;
     rq.multiplier = _mm256_set1_epi32(q.multiplier);
-    rq.mask = _mm256_set1_epi32(mask);
-    rq.half_mask = _mm256_set1_epi32(mask >> 1);
-    rq.left = _mm_cvtsi32_si128(left);
-    rq.right = _mm_cvtsi32_si128(right);
-    rq.has_left = left > 0;
+    if (total >= 32) {
+        rq.rounding = _mm256_set1_epi64x((int64_t)1 << (total - 1));
+        rq.left = _mm_cvtsi32_si128(0);
+        rq.even_right = _mm_cvtsi32_si128(32);
+        rq.odd_left = _mm_cvtsi32_si128(0);
+        rq.post = _mm_cvtsi32_si128(total - 32);
+        rq.has_left = 0;
+    } else {
+        rq.rounding = _mm256_set1_epi64x((int64_t)1 << 30);
+        rq.left = _mm_cvtsi32_si128(31 - total);
+        rq.even_right = _mm_cvtsi32_si128(31);
+        rq.odd_left = _mm_cvtsi32_si128(1);
+        rq.post = _mm_cvtsi32_si128(0);
+        rq.has_left = total < 31;
+    }
     return rq;
 }
 
-/* qp_q31_mul on 8 lanes (multiplier >= 0, so SRDHM never hits its INT32_MIN^2 case). */
+/* qp_q31_mul on 8 lanes (multiplier >= 0): exact, except that a result beyond +-2^30 may come
+ * out as another value beyond +-2^30 of the same sign (see above). */
 static inline __m256i qp_q8_avx2_q31_mul(__m256i x, const qp_q8_avx2_rq *rq) {
     if (rq->has_left) {
         /* saturating left shift: lanes whose bits do not survive the round trip clamp */
@@ -38,19 +60,12 @@ static inline __m256i qp_q8_avx2_q31_mul(__m256i x, const qp_q8_avx2_rq *rq) {
         const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(x, 31), _mm256_set1_epi32(INT32_MAX));
         x = _mm256_blendv_epi8(sat, y, kept);
     }
-    /* SRDHM = (x*m + 2^30) >> 31 taken in 64 bits; only bits 31..62 are kept, so a logical
-     * shift gives the same low dword as an arithmetic one. */
-    const __m256i rounding = _mm256_set1_epi64x((int64_t)1 << 30);
-    __m256i even = _mm256_mul_epi32(x, rq->multiplier);
-    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), rq->multiplier);
-    even = _mm256_srli_epi64(_mm256_add_epi64(even, rounding), 31);
-    odd = _mm256_slli_epi64(_mm256_add_epi64(odd, rounding), 1); /* result lands in the high dword */
-    const __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
-    /* RDBPOT: ties away from zero via the threshold bumped by one for negative values */
-    const __m256i remainder = _mm256_and_si256(high, rq->mask);
-    const __m256i threshold = _mm256_add_epi32(rq->half_mask, _mm256_srli_epi32(high, 31));
-    const __m256i shifted = _mm256_sra_epi32(high, rq->right);
-    return _mm256_sub_epi32(shifted, _mm256_cmpgt_epi32(remainder, threshold));
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, rq->multiplier), rq->rounding);
+    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), rq->multiplier), rq->rounding);
+    /* only the result dword of each lane is kept, so logical 64-bit shifts do */
+    even = _mm256_srl_epi64(even, rq->even_right);
+    odd = _mm256_sll_epi64(odd, rq->odd_left);
+    return _mm256_sra_epi32(_mm256_blend_epi32(even, odd, 0xAA), rq->post);
 }
 
 /* Output stage for 16 requantized lanes (lo = 0..7, hi = 8..15): saturate to int16, add the zero

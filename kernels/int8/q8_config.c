@@ -7,6 +7,10 @@
 
 #include "kernels/cpu_features.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 static const qp_q8_config config_scalar = {
     .isa = QP_Q8_ISA_SCALAR,
     .isa_name = "scalar",
@@ -14,14 +18,17 @@ static const qp_q8_config config_scalar = {
     .im2col = qp_u8_im2col__ref,
     .dwconv = qp_u8_dwconv__ref,
     .add = qp_u8_add__ref,
+    .mul = qp_u8_mul__ref,
     .maxpool = qp_u8_maxpool__ref,
     .avgpool = qp_u8_avgpool__ref,
     .global_avgpool = qp_u8_global_avgpool__ref,
     .lut = qp_u8_lut__ref,
+    .quantize = qp_f32_quantize_u8__ref,
+    .dequantize = qp_u8_dequantize_f32__ref,
 };
 
-/* Pooling, im2col and the LUT are memory-bound and small in CNN profiles: the portable code
- * (which the compiler vectorizes where it can) serves every level until profiles say otherwise. */
+/* im2col, AveragePool and the LUT have no AVX2 variant: a 256-entry lookup takes 16 vpshufb per
+ * 32 bytes in AVX2, no faster than scalar loads; the portable code serves this level. */
 static const qp_q8_config config_avx2 = {
     .isa = QP_Q8_ISA_AVX2,
     .isa_name = "avx2",
@@ -29,26 +36,67 @@ static const qp_q8_config config_avx2 = {
     .im2col = qp_u8_im2col__ref,
     .dwconv = qp_u8_dwconv__avx2,
     .add = qp_u8_add__avx2,
-    .maxpool = qp_u8_maxpool__ref,
+    .mul = qp_u8_mul__avx2,
+    .maxpool = qp_u8_maxpool__avx2,
     .avgpool = qp_u8_avgpool__ref,
-    .global_avgpool = qp_u8_global_avgpool__ref,
+    .global_avgpool = qp_u8_global_avgpool__avx2,
     .lut = qp_u8_lut__ref,
+    .quantize = qp_f32_quantize_u8__avx2,
+    .dequantize = qp_u8_dequantize_f32__avx2,
 };
 
+/* Zen 4, Ice Lake and later also have AVX-512 VBMI (vpermb), which the depthwise, MaxPool,
+ * im2col and LUT kernels need; Cascade Lake (VNNI without VBMI) gets the same table with the AVX2 or
+ * portable versions of those. */
 static const qp_q8_config config_avx512vnni = {
     .isa = QP_Q8_ISA_AVX512VNNI,
     .isa_name = "avx512vnni",
     .gemm = &qp_u8s8_gemm_8x32__avx512vnni,
-    .im2col = qp_u8_im2col__ref,
-    .dwconv = qp_u8_dwconv__avx2,
-    .add = qp_u8_add__avx2,
-    .maxpool = qp_u8_maxpool__ref,
-    .avgpool = qp_u8_avgpool__ref,
-    .global_avgpool = qp_u8_global_avgpool__ref,
-    .lut = qp_u8_lut__ref,
+    .im2col = qp_u8_im2col__avx512,
+    .dwconv = qp_u8_dwconv__avx512vnni,
+    .add = qp_u8_add__avx512,
+    .mul = qp_u8_mul__avx512,
+    .maxpool = qp_u8_maxpool__avx512,
+    .avgpool = qp_u8_avgpool__avx512,
+    .global_avgpool = qp_u8_global_avgpool__avx512,
+    .lut = qp_u8_lut__avx512,
+    .quantize = qp_f32_quantize_u8__avx512,
+    .dequantize = qp_u8_dequantize_f32__avx512,
 };
 
-static const qp_q8_config *const configs[] = {&config_scalar, &config_avx2, &config_avx512vnni};
+static qp_q8_config config_avx512vnni_no_vbmi;
+
+/* CPUID.(EAX=7,ECX=0):ECX bit 1. The OS's AVX-512 state support is already part of the
+ * avx512f test of qp_cpu_features, which gates this level. */
+static int cpu_has_avx512vbmi(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ecx >> 1) & 1;
+#else
+    return 0;
+#endif
+}
+
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static const qp_q8_config *configs[3];
+
+static void fill_tables(void) {
+    config_avx512vnni_no_vbmi = config_avx512vnni;
+    config_avx512vnni_no_vbmi.dwconv = qp_u8_dwconv__avx2;
+    config_avx512vnni_no_vbmi.maxpool = qp_u8_maxpool__avx2;
+    config_avx512vnni_no_vbmi.avgpool = qp_u8_avgpool__ref;
+    config_avx512vnni_no_vbmi.lut = qp_u8_lut__ref;
+    config_avx512vnni_no_vbmi.im2col = qp_u8_im2col__ref;
+    configs[QP_Q8_ISA_SCALAR] = &config_scalar;
+    configs[QP_Q8_ISA_AVX2] = &config_avx2;
+    configs[QP_Q8_ISA_AVX512VNNI] = cpu_has_avx512vbmi() ? &config_avx512vnni : &config_avx512vnni_no_vbmi;
+}
+
+static const qp_q8_config *table_of(qp_q8_isa isa) {
+    pthread_once(&tables_once, fill_tables);
+    return configs[isa];
+}
 
 qp_q8_isa qp_q8_cpu_isa(void) {
     const qp_cpu_features *f = qp_cpu_features_get();
@@ -79,12 +127,12 @@ qp_q8_isa qp_q8_isa_for_request(const char *request, qp_q8_isa cpu) {
 
 const qp_q8_config *qp_q8_config_for_isa(qp_q8_isa isa) {
     if ((int)isa < 0 || (int)isa > (int)qp_q8_cpu_isa()) return NULL;
-    return configs[isa];
+    return table_of(isa);
 }
 
 int qp_q8_runnable_configs(const qp_q8_config **out, int cap) {
     int n = 0;
-    for (int i = 0; i <= (int)qp_q8_cpu_isa() && n < cap; i++) out[n++] = configs[i];
+    for (int i = 0; i <= (int)qp_q8_cpu_isa() && n < cap; i++) out[n++] = table_of((qp_q8_isa)i);
     return n;
 }
 
@@ -94,7 +142,7 @@ static const qp_q8_config *config_chosen = &config_scalar;
 static void choose_config(void) {
     const char *request = getenv("QP_ISA");
     if (!request || !*request) request = getenv("QPIPE_ISA");
-    config_chosen = configs[qp_q8_isa_for_request(request, qp_q8_cpu_isa())];
+    config_chosen = table_of(qp_q8_isa_for_request(request, qp_q8_cpu_isa()));
 }
 
 const qp_q8_config *qp_q8_get_config(void) {

@@ -25,10 +25,13 @@ typedef struct qp_q8_config {
     qp_u8_im2col_fn im2col;
     qp_u8_dwconv_fn dwconv;
     qp_u8_add_fn add;
+    qp_u8_mul_fn mul;
     qp_u8_pool_fn maxpool;
     qp_u8_pool_fn avgpool;
     qp_u8_global_avgpool_fn global_avgpool;
     qp_u8_lut_fn lut;
+    qp_f32_quantize_u8_fn quantize;
+    qp_u8_dequantize_f32_fn dequantize;
 } qp_q8_config;
 
 /* The table for this process, chosen on first call (pthread_once): the best level the CPU runs,

@@ -103,6 +103,9 @@ typedef void (*qp_u8_im2col_fn)(const qp_q8_window *win, int64_t channels, const
                                 uint8_t pad_value, uint8_t *col);
 void qp_u8_im2col__ref(const qp_q8_window *win, int64_t channels, const uint8_t *input,
                        uint8_t pad_value, uint8_t *col);
+/* AVX-512 BW + VBMI: masked loads (padding = the pad value), vpermt2b for strides 2-8. */
+void qp_u8_im2col__avx512(const qp_q8_window *win, int64_t channels, const uint8_t *input,
+                          uint8_t pad_value, uint8_t *col);
 
 /* ------------------------------------------------------------------------------------------- */
 /* depthwise convolution, NCHW, one image: every channel has its own KH x KW s8 kernel         */
@@ -120,6 +123,10 @@ typedef struct qp_u8_dwconv_args {
     uint8_t qmin, qmax;
     uint8_t *output;              /* [channels][out_h][out_w] */
     void *scratch;                /* qp_u8_dwconv_scratch_size(&win) bytes */
+    /* Output rows [row_begin, row_end) of every channel, for splitting one image's planes
+     * across threads; both 0 (the default of a designated initializer) = all rows. Other rows
+     * of output are not written. */
+    int64_t row_begin, row_end;
 } qp_u8_dwconv_args;
 
 size_t qp_u8_dwconv_scratch_size(const qp_q8_window *win);
@@ -129,22 +136,27 @@ void qp_u8_dwconv__ref(const qp_u8_dwconv_args *args);
  * included: each plane is copied into zero-point padding in scratch); other strides and
  * horizontal dilations run the reference code. */
 void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *args);
+/* AVX-512 VNNI + VBMI: quads of taps (vpermb) into vpdpbusd, two output rows x 32 columns per
+ * step, any stride_w/dilation_w with 15 stride_w + 3 dilation_w < 64 (else the AVX2 variant). */
+void qp_u8_dwconv__avx512vnni(const qp_u8_dwconv_args *args);
 
 /* ------------------------------------------------------------------------------------------- */
-/* elementwise Add of two u8 tensors with their own encodings (TFLite's quantized Add)         */
+/* elementwise Add of two u8 tensors with their own encodings                                  */
 /* ------------------------------------------------------------------------------------------- */
 
-/* a' = (a - za) << 20 scaled by s_a / (2 max(s_a, s_b)), same for b, then the sum scaled by
- * 2 max(s_a, s_b) / (2^20 s_out): each step is a qp_q31_mul, so no float at run time. */
+/* out = clamp(zo + round((a - za) s_a/s_out + (b - zb) s_b/s_out)) with ONE rounding (ties up)
+ * of the sum taken with ~53-bit multipliers (qp_wide_rq_from_real, operands up to 255): exact
+ * except within ~2^-44 of a step of a tie. No float at run time. */
 typedef struct qp_u8_add_params {
     int32_t a_zero_point, b_zero_point, out_zero_point;
-    int32_t left_shift;           /* 20 */
-    qp_q31 a_multiplier, b_multiplier, out_multiplier;
+    int64_t a_multiplier, b_multiplier; /* round(s_a / s_out * 2^shift), same for b */
+    int32_t shift;                      /* 1..62 */
     uint8_t qmin, qmax;
 } qp_u8_add_params;
 
-/* Derives the multipliers from the scales (plan time). QP_ERR_INVALID_ARG for a non-positive or
- * non-finite scale, a zero point outside 0..255, or qmin > qmax. */
+/* Derives the multipliers from the scales (plan time): qp_wide_rq_from_real(s_a / s_out,
+ * s_b / s_out, 255). QP_ERR_INVALID_ARG for a non-positive or non-finite scale, a zero point
+ * outside 0..255, qmin > qmax, or a ratio too large. */
 qp_status qp_u8_add_params_init(double a_scale, int32_t a_zero_point, double b_scale,
                                 int32_t b_zero_point, double out_scale, int32_t out_zero_point,
                                 uint8_t qmin, uint8_t qmax, qp_u8_add_params *params);
@@ -166,6 +178,44 @@ typedef struct qp_u8_add_args {
 typedef void (*qp_u8_add_fn)(const qp_u8_add_args *args);
 void qp_u8_add__ref(const qp_u8_add_args *args);
 void qp_u8_add__avx2(const qp_u8_add_args *args);
+void qp_u8_add__avx512(const qp_u8_add_args *args);
+
+/* ------------------------------------------------------------------------------------------- */
+/* elementwise Mul of two u8 tensors with their own encodings                                  */
+/* ------------------------------------------------------------------------------------------- */
+
+/* out = clamp(zo + round((a - za) (b - zb) s_a s_b / s_out)): the integer product is exact, and
+ * one rounding with a ~46-bit multiplier (qp_wide_rq_from_real, operands up to 65025) makes the
+ * result the nearest code to the real product, ties up, except within ~2^-30 of a step of a tie. */
+typedef struct qp_u8_mul_params {
+    int32_t a_zero_point, b_zero_point, out_zero_point;
+    int64_t multiplier;                 /* round(s_a s_b / s_out * 2^shift) */
+    int32_t shift;                      /* 1..62 */
+    uint8_t qmin, qmax;
+} qp_u8_mul_params;
+
+/* Plan time: qp_wide_rq_from_real(s_a * s_b / s_out, 0, 65025). QP_ERR_INVALID_ARG for a
+ * non-positive or non-finite scale, a zero point outside 0..255, qmin > qmax, or a ratio too
+ * large. */
+qp_status qp_u8_mul_params_init(double a_scale, int32_t a_zero_point, double b_scale,
+                                int32_t b_zero_point, double out_scale, int32_t out_zero_point,
+                                uint8_t qmin, uint8_t qmax, qp_u8_mul_params *params);
+
+/* The same [outer][mid][inner] stride form as qp_u8_add_args (0 = broadcast along that level). */
+typedef struct qp_u8_mul_args {
+    int64_t outer, mid, inner;
+    const uint8_t *a;
+    int64_t a_stride[3];
+    const uint8_t *b;
+    int64_t b_stride[3];
+    uint8_t *out;
+    const qp_u8_mul_params *params;
+} qp_u8_mul_args;
+
+typedef void (*qp_u8_mul_fn)(const qp_u8_mul_args *args);
+void qp_u8_mul__ref(const qp_u8_mul_args *args);
+void qp_u8_mul__avx2(const qp_u8_mul_args *args);
+void qp_u8_mul__avx512(const qp_u8_mul_args *args);
 
 /* ------------------------------------------------------------------------------------------- */
 /* pooling and table lookup                                                                   */
@@ -181,16 +231,26 @@ typedef struct qp_u8_pool_args {
     int count_include_pad;         /* divide by taps inside the padded input, else valid taps */
     const qp_q31 *count_requant;   /* KH*KW + 1 entries: [c] = s_in / (s_out * c), see below */
     int32_t input_zero_point, out_zero_point;
+    /* Output rows [row_begin, row_end) of every channel; both 0 = all rows (as for depthwise). */
+    int64_t row_begin, row_end;
 } qp_u8_pool_args;
 
 /* MaxPool: clamp(max over the window's valid taps, qmin, qmax); qmin for a window with no valid
  * tap. Same encoding in and out. */
 typedef void (*qp_u8_pool_fn)(const qp_u8_pool_args *args);
 void qp_u8_maxpool__ref(const qp_u8_pool_args *args);
+/* AVX-512 BW + VBMI: 64 outputs a step (strides 1-2; 32 to stride 4, 16 to stride 8; larger
+ * strides run the reference). */
+void qp_u8_maxpool__avx512(const qp_u8_pool_args *args);
+/* AVX2: strides 1-2, 32 outputs a step where the window lies inside the input (borders scalar). */
+void qp_u8_maxpool__avx2(const qp_u8_pool_args *args);
 
 /* AveragePool: clamp(zo + qp_q31_mul(sum over valid taps of (x - za), count_requant[count])),
  * count per count_include_pad (0 taps -> zo). */
 void qp_u8_avgpool__ref(const qp_u8_pool_args *args);
+/* AVX-512 BW + VBMI, strides 1-2, windows of at most 257 taps (else the reference): interior
+ * outputs 64 a step, borders through the reference's code. */
+void qp_u8_avgpool__avx512(const qp_u8_pool_args *args);
 
 /* table[c] = qp_q31_from_real(in_scale / (out_scale * c)) for c in 1..max_count; table[0] = 0. */
 qp_status qp_u8_avgpool_requant_table(double in_scale, double out_scale, int64_t max_count,
@@ -209,18 +269,48 @@ typedef struct qp_u8_global_avgpool_args {
 
 typedef void (*qp_u8_global_avgpool_fn)(const qp_u8_global_avgpool_args *args);
 void qp_u8_global_avgpool__ref(const qp_u8_global_avgpool_args *args);
+void qp_u8_global_avgpool__avx2(const qp_u8_global_avgpool_args *args);
+void qp_u8_global_avgpool__avx512(const qp_u8_global_avgpool_args *args);
 
 /* out[i] = table[in[i]]: requantization between encodings (Concat inputs) and any unary op
  * evaluated exactly in float once per code at plan time (Sigmoid, HardSwish, ...). */
 typedef void (*qp_u8_lut_fn)(int64_t n, const uint8_t table[256], const uint8_t *input,
                              uint8_t *output);
 void qp_u8_lut__ref(int64_t n, const uint8_t table[256], const uint8_t *input, uint8_t *output);
+/* AVX-512 VBMI: two vpermi2b per 64 bytes. */
+void qp_u8_lut__avx512(int64_t n, const uint8_t table[256], const uint8_t *input, uint8_t *output);
 
 /* The table that re-encodes (in_scale, in_zp) codes as (out_scale, out_zp):
  * clamp(round((q - in_zp) * in_scale / out_scale) + out_zp, qmin, qmax), ties away from zero. */
 qp_status qp_u8_lut_requant_table(double in_scale, int32_t in_zero_point, double out_scale,
                                   int32_t out_zero_point, uint8_t qmin, uint8_t qmax,
                                   uint8_t table[256]);
+
+/* ------------------------------------------------------------------------------------------- */
+/* float <-> u8 at the engine's borders (graph inputs and outputs, ops that fall back to fp32)  */
+/* ------------------------------------------------------------------------------------------- */
+
+typedef struct qp_u8_convert_params {
+    float scale;                   /* > 0 */
+    int32_t zero_point;            /* 0..255 */
+    uint8_t qmin, qmax;            /* quantize: the clamp */
+} qp_u8_convert_params;
+
+/* dst[i] = clamp(round_half_even(src[i] / scale) + zero_point, qmin, qmax), every step in float
+ * exactly as the engine's scalar qp_q8_quantize (an IEEE division, not a multiplication by
+ * 1/scale); NaN gives qmin. */
+typedef void (*qp_f32_quantize_u8_fn)(int64_t n, const float *src, const qp_u8_convert_params *params,
+                                      uint8_t *dst);
+void qp_f32_quantize_u8__ref(int64_t n, const float *src, const qp_u8_convert_params *params, uint8_t *dst);
+void qp_f32_quantize_u8__avx2(int64_t n, const float *src, const qp_u8_convert_params *params, uint8_t *dst);
+void qp_f32_quantize_u8__avx512(int64_t n, const float *src, const qp_u8_convert_params *params, uint8_t *dst);
+
+/* dst[i] = ((float)src[i] - zero_point) * scale (two float operations, no FMA). */
+typedef void (*qp_u8_dequantize_f32_fn)(int64_t n, const uint8_t *src, const qp_u8_convert_params *params,
+                                        float *dst);
+void qp_u8_dequantize_f32__ref(int64_t n, const uint8_t *src, const qp_u8_convert_params *params, float *dst);
+void qp_u8_dequantize_f32__avx2(int64_t n, const uint8_t *src, const qp_u8_convert_params *params, float *dst);
+void qp_u8_dequantize_f32__avx512(int64_t n, const uint8_t *src, const qp_u8_convert_params *params, float *dst);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,7 @@
 #else
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 #endif
-#include "kernels/int8/q8_avx2.h"
+#include "kernels/int8/q8_avx512.h"
 
 /* vpdpbusd multiplies u8 (first source) by s8 (second) in groups of four and adds the four
  * products to an int32 lane without intermediate saturation (unlike vpdpbusds), so u8 X and s8 W
@@ -103,96 +103,223 @@ static void pack_panel(const qp_u8s8_gemm_args *a, int64_t n0, int64_t cols, uin
     }
 }
 
-/* qp_q31_mul on 16 lanes; same derivation as qp_q8_avx2_q31_mul. */
-static inline __m512i q31_mul_512(__m512i x, qp_q31 q) {
-    if (q.shift < 0) {
-        const __m128i left = _mm_cvtsi32_si128(-q.shift);
-        const __m512i y = _mm512_sll_epi32(x, left);
-        const __mmask16 kept = _mm512_cmpeq_epi32_mask(_mm512_sra_epi32(y, left), x);
-        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
-        x = _mm512_mask_blend_epi32(kept, sat, y);
+/* ---- narrow X (n <= GEMV_MAX_N: batch-1/8 Gemm, 1x1 convs on tiny planes) ------------------
+ * The 8x32 tile would waste most of its 32 columns, and the product is bound by streaming the
+ * packed weights. Here each packed quad block (8 rows x 4 bytes = 32 bytes) is one ymm operand
+ * of vpdpbusd against a broadcast quad of one X column: 4 tiles x up to 4 columns of
+ * independent accumulators, so the chains overlap and every weight byte is read once per 4
+ * columns. Rows of a tile have their own multipliers, so the epilogue requantizes per lane with
+ * 64-bit variable shifts: the reference formula itself. */
+enum { GEMV_MAX_N = 8, GEMV_COLS = 4, GEMV_TILES = 4 };
+
+/* xq[c * k4 + q] = the quad x[4q..4q+3][c0 + c] (zero past k). */
+static void pack_x_quads(const qp_u8s8_gemm_args *a, int64_t c0, int nc, uint32_t *xq) {
+    const int64_t k = a->k, k4 = quads_of(k);
+    for (int c = 0; c < nc; c++) {
+        const uint8_t *col = a->x + (c0 + c) * a->x_n_stride;
+        for (int64_t q = 0; q < k4; q++) {
+            uint32_t v = 0;
+            if (a->x_k_stride == 1 && 4 * q + 4 <= k) {
+                memcpy(&v, col + 4 * q, 4);
+            } else {
+                for (int t = 0; t < 4; t++)
+                    if (4 * q + t < k) v |= (uint32_t)col[(4 * q + t) * a->x_k_stride] << (8 * t);
+            }
+            xq[c * k4 + q] = v;
+        }
     }
-    const __m512i multiplier = _mm512_set1_epi32(q.multiplier);
-    const __m512i rounding = _mm512_set1_epi64((int64_t)1 << 30);
-    __m512i even = _mm512_mul_epi32(x, multiplier);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), multiplier);
-    even = _mm512_srli_epi64(_mm512_add_epi64(even, rounding), 31);
-    odd = _mm512_slli_epi64(_mm512_add_epi64(odd, rounding), 1);
-    const __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-    const int right = q.shift > 0 ? q.shift : 0;
-    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
-    const __m512i remainder = _mm512_and_si512(high, _mm512_set1_epi32(mask));
-    const __m512i threshold = _mm512_add_epi32(_mm512_set1_epi32(mask >> 1), _mm512_srli_epi32(high, 31));
-    const __m512i shifted = _mm512_sra_epi32(high, _mm_cvtsi32_si128(right));
-    const __mmask16 round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-    return _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1));
 }
 
-/* 16 requantized lanes -> 16 bytes: vpmovsdw keeps lane order, then the AVX2 tail. */
-static inline __m128i pack16_512(__m512i v, __m256i zp16, __m128i qmin, __m128i qmax) {
-    const __m256i w = _mm256_adds_epi16(_mm512_cvtsepi32_epi16(v), zp16);
-    const __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    return _mm_min_epu8(_mm_max_epu8(b, qmin), qmax);
+/* clamp(zp + qp_q31_mul(acc[i], rq[i])) for 8 lanes, each with its own multiplier. */
+static inline __m128i requant8_per_row(__m256i acc, const qp_q31 rq[8], const __m512i zp, const __m512i qmin,
+                                       const __m512i qmax) {
+    const __m512i packed = _mm512_loadu_si512(rq); /* per lane: multiplier | shift << 32 */
+    const __m512i total = _mm512_add_epi64(_mm512_srai_epi64(packed, 32), _mm512_set1_epi64(31));
+    const __m512i product = _mm512_mul_epi32(_mm512_cvtepi32_epi64(acc), packed);
+    const __m512i rounding = _mm512_srli_epi64(_mm512_sllv_epi64(_mm512_set1_epi64(1), total), 1); /* 0 if total 0 */
+    __m512i y = _mm512_srav_epi64(_mm512_add_epi64(product, rounding), total);
+    /* saturating to int32 first would not change the clamp to [qmin, qmax] within 0..255 */
+    y = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp), qmin), qmax);
+    return _mm512_cvtepi64_epi8(y);
+}
+
+__attribute__((always_inline)) static inline void gemv_tiles(const qp_u8s8_gemm_args *a, const uint32_t *xq,
+                                                             int64_t c0, int64_t m0, int NT, int NC) {
+    const int64_t k4 = quads_of(a->k);
+    const size_t tb = tile_bytes(a->k);
+    const uint8_t *tile0 = (const uint8_t *)a->packed_w + (size_t)(m0 / MR) * tb;
+    /* named accumulators acc<tile><column> */
+#define QP_DECL(T)                                                                              \
+    __m256i acc##T##0 = _mm256_setzero_si256(), acc##T##1 = acc##T##0, acc##T##2 = acc##T##0, \
+            acc##T##3 = acc##T##0;                                                              \
+    if (NT > T) {                                                                               \
+        acc##T##0 = _mm256_loadu_si256((const __m256i *)(tile0 + T * tb));                      \
+        acc##T##1 = acc##T##2 = acc##T##3 = acc##T##0;                                          \
+    }
+    QP_DECL(0) QP_DECL(1) QP_DECL(2) QP_DECL(3)
+#undef QP_DECL
+    const uint8_t *wq = tile0 + MR * sizeof(int32_t);
+    for (int64_t q = 0; q < k4; q++, wq += MR * 4) {
+        const __m256i x0 = _mm256_set1_epi32((int32_t)xq[q]);
+        const __m256i x1 = NC > 1 ? _mm256_set1_epi32((int32_t)xq[k4 + q]) : x0;
+        const __m256i x2 = NC > 2 ? _mm256_set1_epi32((int32_t)xq[2 * k4 + q]) : x0;
+        const __m256i x3 = NC > 3 ? _mm256_set1_epi32((int32_t)xq[3 * k4 + q]) : x0;
+#define QP_TILE(T)                                                                   \
+    if (NT > T) {                                                                    \
+        const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + T * tb));        \
+        acc##T##0 = _mm256_dpbusd_epi32(acc##T##0, x0, w);                            \
+        if (NC > 1) acc##T##1 = _mm256_dpbusd_epi32(acc##T##1, x1, w);                \
+        if (NC > 2) acc##T##2 = _mm256_dpbusd_epi32(acc##T##2, x2, w);                \
+        if (NC > 3) acc##T##3 = _mm256_dpbusd_epi32(acc##T##3, x3, w);                \
+    }
+        QP_TILE(0) QP_TILE(1) QP_TILE(2) QP_TILE(3)
+#undef QP_TILE
+    }
+    const __m512i zp = _mm512_set1_epi64(a->out_zero_point);
+    const __m512i qmin = _mm512_set1_epi64(a->qmin), qmax = _mm512_set1_epi64(a->qmax);
+    const __m256i accs[GEMV_TILES][GEMV_COLS] = {{acc00, acc01, acc02, acc03}, {acc10, acc11, acc12, acc13},
+                                                 {acc20, acc21, acc22, acc23}, {acc30, acc31, acc32, acc33}};
+    for (int t = 0; t < NT; t++) {
+        const int64_t r0 = m0 + t * MR;
+        const int rows = a->m_end - r0 < MR ? (int)(a->m_end - r0) : MR;
+        qp_q31 rq[MR] = {{0, 0}};
+        memcpy(rq, a->requant + r0, (size_t)rows * sizeof(qp_q31));
+        for (int c = 0; c < NC; c++) {
+            const __m128i bytes = requant8_per_row(accs[t][c], rq, zp, qmin, qmax);
+            uint8_t *dst = a->out + r0 * a->out_m_stride + (c0 + c) * a->out_n_stride;
+            if (a->out_m_stride == 1) {
+                _mm_mask_storeu_epi8(dst, (__mmask16)((1u << rows) - 1), bytes);
+            } else {
+                uint8_t tmp[16];
+                _mm_storeu_si128((__m128i *)tmp, bytes);
+                for (int r = 0; r < rows; r++) dst[r * a->out_m_stride] = tmp[r];
+            }
+        }
+    }
+}
+
+__attribute__((always_inline)) static inline void gemv_columns(const qp_u8s8_gemm_args *a, const uint32_t *xq,
+                                                               int64_t c0, int NC) {
+    int64_t m0 = a->m_begin;
+    for (; m0 + GEMV_TILES * MR <= a->m_end; m0 += GEMV_TILES * MR) gemv_tiles(a, xq, c0, m0, GEMV_TILES, NC);
+    for (; m0 < a->m_end; m0 += MR) gemv_tiles(a, xq, c0, m0, 1, NC);
+}
+
+static void vnni_gemv(const qp_u8s8_gemm_args *a) {
+    uint32_t *xq = (uint32_t *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
+    for (int64_t c0 = 0; c0 < a->n; c0 += GEMV_COLS) {
+        const int nc = a->n - c0 < GEMV_COLS ? (int)(a->n - c0) : GEMV_COLS;
+        pack_x_quads(a, c0, nc, xq);
+        switch (nc) {
+        case 1: gemv_columns(a, xq, c0, 1); break;
+        case 2: gemv_columns(a, xq, c0, 2); break;
+        case 3: gemv_columns(a, xq, c0, 3); break;
+        default: gemv_columns(a, xq, c0, 4); break;
+        }
+    }
+}
+
+/* Stores 64 requantized bytes as `count` rows of `len` bytes (len 16 or 32; row r's bytes at
+ * r * len), keeping `width` columns. */
+static inline void store_rows(const qp_u8s8_gemm_args *a, __m512i bytes, int64_t m, int count, int len,
+                              int64_t col, int64_t width) {
+    uint8_t tmp[64];
+    _mm512_storeu_si512(tmp, bytes);
+    for (int r = 0; r < count; r++) {
+        uint8_t *dst = a->out + (m + r) * a->out_m_stride + col * a->out_n_stride;
+        if (a->out_n_stride == 1) {
+            const __mmask64 keep = width >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << width) - 1);
+            _mm512_mask_storeu_epi8(dst, keep, _mm512_maskz_loadu_epi8((__mmask64)-1 >> (64 - len), tmp + r * len));
+        } else {
+            for (int64_t c = 0; c < width; c++) dst[c * a->out_n_stride] = tmp[r * len + c];
+        }
+    }
+}
+
+/* One MR x NR block (MR x NR/2 when HALF: the last block of a narrow panel would otherwise
+ * multiply 16 columns of padding). Named accumulators: an array indexed in a loop ends up on
+ * the stack. The epilogue requantizes two rows at a time into one 64-byte pack. */
+__attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_args *a, const uint8_t *tile,
+                                                             const uint8_t *xp, int64_t k4, int64_t m0, int rows,
+                                                             int64_t col, int64_t width, int HALF) {
+    int32_t b[MR];
+    memcpy(b, tile, sizeof b);
+#define QP_ACC_INIT(r) __m512i a##r##0 = _mm512_set1_epi32(b[r]), a##r##1 = a##r##0
+    QP_ACC_INIT(0); QP_ACC_INIT(1); QP_ACC_INIT(2); QP_ACC_INIT(3);
+    QP_ACC_INIT(4); QP_ACC_INIT(5); QP_ACC_INIT(6); QP_ACC_INIT(7);
+#undef QP_ACC_INIT
+    const uint8_t *wq = tile + MR * sizeof(int32_t);
+    for (int64_t qi = 0; qi < k4; qi++, wq += MR * 4) {
+        const __m512i x0 = _mm512_loadu_si512(xp + qi * NR * 4);
+        const __m512i x1 = HALF ? x0 : _mm512_loadu_si512(xp + qi * NR * 4 + 64);
+        /* broadcast straight from memory: a load-port uop, not a shuffle */
+#define QP_ACC_STEP(r)                                                                  \
+    do {                                                                                \
+        const __m512i wb = _mm512_broadcastd_epi32(_mm_loadu_si32(wq + (r) * 4));      \
+        a##r##0 = _mm512_dpbusd_epi32(a##r##0, x0, wb);                                 \
+        if (!HALF) a##r##1 = _mm512_dpbusd_epi32(a##r##1, x1, wb);                      \
+    } while (0)
+        QP_ACC_STEP(0); QP_ACC_STEP(1); QP_ACC_STEP(2); QP_ACC_STEP(3);
+        QP_ACC_STEP(4); QP_ACC_STEP(5); QP_ACC_STEP(6); QP_ACC_STEP(7);
+#undef QP_ACC_STEP
+    }
+    const __m512i zp16 = _mm512_set1_epi16((int16_t)a->out_zero_point);
+    const __m512i qmin = _mm512_set1_epi8((char)a->qmin), qmax = _mm512_set1_epi8((char)a->qmax);
+    const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
+                                {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+    qp_q31 rq_rows[MR] = {{0, 0}};
+    memcpy(rq_rows, a->requant + m0, (size_t)rows * sizeof(qp_q31));
+    if (HALF) { /* four rows of 16 per pack */
+        for (int r = 0; r < rows; r += 4) {
+            __m512i v[4];
+            for (int i = 0; i < 4; i++) {
+                const qp_q8_avx512_rq rq = qp_q8_avx512_rq_make(rq_rows[r + i]);
+                v[i] = qp_q8_avx512_q31_mul(acc[r + i][0], &rq);
+            }
+            store_rows(a, qp_q8_avx512_pack64(v[0], v[1], v[2], v[3], zp16, qmin, qmax), m0 + r,
+                       rows - r < 4 ? rows - r : 4, 16, col, width);
+        }
+        return;
+    }
+    for (int r = 0; r < rows; r += 2) {
+        const qp_q8_avx512_rq rq0 = qp_q8_avx512_rq_make(rq_rows[r]), rq1 = qp_q8_avx512_rq_make(rq_rows[r + 1]);
+        const __m512i bytes = qp_q8_avx512_pack64(qp_q8_avx512_q31_mul(acc[r][0], &rq0), qp_q8_avx512_q31_mul(acc[r][1], &rq0),
+                                                  qp_q8_avx512_q31_mul(acc[r + 1][0], &rq1),
+                                                  qp_q8_avx512_q31_mul(acc[r + 1][1], &rq1), zp16, qmin, qmax);
+        if (a->out_n_stride == 1 && width == NR) {
+            _mm256_storeu_si256((__m256i *)(a->out + (m0 + r) * a->out_m_stride + col), _mm512_castsi512_si256(bytes));
+            if (r + 1 < rows)
+                _mm256_storeu_si256((__m256i *)(a->out + (m0 + r + 1) * a->out_m_stride + col),
+                                    _mm512_extracti64x4_epi64(bytes, 1));
+        } else {
+            store_rows(a, bytes, m0 + r, rows - r < 2 ? rows - r : 2, 32, col, width);
+        }
+    }
 }
 
 static void vnni_run(const qp_u8s8_gemm_args *a) {
+    if (a->n <= GEMV_MAX_N) {
+        vnni_gemv(a);
+        return;
+    }
     const int64_t k4 = quads_of(a->k);
     const int64_t nc_max = panel_columns(a->k, a->n);
     uint8_t *panel = (uint8_t *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
     const uint8_t *packed = a->packed_w;
     const size_t tb = tile_bytes(a->k);
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)a->out_zero_point);
-    const __m128i qmin = _mm_set1_epi8((char)a->qmin), qmax = _mm_set1_epi8((char)a->qmax);
-
     for (int64_t n0 = 0; n0 < a->n; n0 += nc_max) {
         const int64_t nc = a->n - n0 < nc_max ? a->n - n0 : nc_max;
         pack_panel(a, n0, nc, panel);
         for (int64_t m0 = a->m_begin; m0 < a->m_end; m0 += MR) {
             const uint8_t *tile = packed + (size_t)(m0 / MR) * tb;
-            const uint8_t *wquads = tile + MR * sizeof(int32_t);
             const int rows = a->m_end - m0 < MR ? (int)(a->m_end - m0) : MR;
             for (int64_t c0 = 0; c0 < nc; c0 += NR) {
                 const uint8_t *xp = panel + (c0 / NR) * k4 * NR * 4;
-                /* Named accumulators: an array indexed in a loop ends up on the stack. */
-                int32_t b[MR];
-                memcpy(b, tile, sizeof b);
-#define QP_ACC_INIT(r) __m512i a##r##0 = _mm512_set1_epi32(b[r]), a##r##1 = a##r##0
-                QP_ACC_INIT(0); QP_ACC_INIT(1); QP_ACC_INIT(2); QP_ACC_INIT(3);
-                QP_ACC_INIT(4); QP_ACC_INIT(5); QP_ACC_INIT(6); QP_ACC_INIT(7);
-#undef QP_ACC_INIT
-                const uint8_t *wq = wquads;
-                for (int64_t qi = 0; qi < k4; qi++, wq += MR * 4) {
-                    const __m512i x0 = _mm512_loadu_si512(xp + qi * NR * 4);
-                    const __m512i x1 = _mm512_loadu_si512(xp + qi * NR * 4 + 64);
-                    /* broadcast straight from memory: a load-port uop, not a shuffle */
-#define QP_ACC_STEP(r)                                                   \
-    do {                                                                 \
-        const __m512i wb = _mm512_broadcastd_epi32(_mm_loadu_si32(wq + (r) * 4)); \
-        a##r##0 = _mm512_dpbusd_epi32(a##r##0, x0, wb);                  \
-        a##r##1 = _mm512_dpbusd_epi32(a##r##1, x1, wb);                  \
-    } while (0)
-                    QP_ACC_STEP(0); QP_ACC_STEP(1); QP_ACC_STEP(2); QP_ACC_STEP(3);
-                    QP_ACC_STEP(4); QP_ACC_STEP(5); QP_ACC_STEP(6); QP_ACC_STEP(7);
-#undef QP_ACC_STEP
-                }
-                const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
-                                            {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
                 const int64_t width = nc - c0 < NR ? nc - c0 : NR;
-                for (int r = 0; r < rows; r++) {
-                    const qp_q31 q = a->requant[m0 + r];
-                    const __m128i lo = pack16_512(q31_mul_512(acc[r][0], q), zp16, qmin, qmax);
-                    const __m128i hi = pack16_512(q31_mul_512(acc[r][1], q), zp16, qmin, qmax);
-                    uint8_t *dst = a->out + (m0 + r) * a->out_m_stride + (n0 + c0) * a->out_n_stride;
-                    if (a->out_n_stride == 1 && width == NR) {
-                        _mm_storeu_si128((__m128i *)dst, lo);
-                        _mm_storeu_si128((__m128i *)(dst + 16), hi);
-                    } else {
-                        uint8_t tmp[NR];
-                        _mm_storeu_si128((__m128i *)tmp, lo);
-                        _mm_storeu_si128((__m128i *)(tmp + 16), hi);
-                        for (int64_t c = 0; c < width; c++) dst[c * a->out_n_stride] = tmp[c];
-                    }
-                }
+                if (width > NR / 2)
+                    tile_block(a, tile, xp, k4, m0, rows, n0 + c0, width, 0);
+                else
+                    tile_block(a, tile, xp, k4, m0, rows, n0 + c0, width, 1);
             }
         }
     }

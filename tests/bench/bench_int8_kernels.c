@@ -1,4 +1,4 @@
-/* bench_int8_kernels.c — prints GOPS of every int8 GEMM/depthwise variant this CPU runs on CNN-shaped problems (not a test). */
+/* bench_int8_kernels.c — prints the speed of every int8 kernel variant this CPU runs on CNN-shaped problems, checking each against the reference (not a test). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,9 +17,11 @@ static uint32_t rng_u32(void) {
     return (uint32_t)(rng_state >> 16);
 }
 
+/* The thread's CPU time, not wall time: the development VM is shared, and a kernel that is
+ * descheduled for a while should not look slower. Kernels are single-threaded. */
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -33,6 +35,8 @@ static void *alloc_or_die(size_t n) {
 }
 
 static double min_seconds = 0.3;
+static const char *only; /* run only the problems whose label contains this */
+static int wanted(const char *label) { return !only || strstr(label, only) != NULL; }
 
 /* Seconds per call: repeats until min_seconds have passed, keeps the best of 3 such rounds. */
 typedef void (*bench_fn)(void *ctx);
@@ -78,6 +82,7 @@ static void run_im2col(void *p) {
  * With win set, X comes from im2col of an image and the timing includes it. */
 static void bench_gemm(const char *label, int64_t M, int64_t N, int64_t K, int gemm_layout,
                        const qp_q8_window *win, int64_t channels) {
+    if (!wanted(label)) return;
     const qp_q8_config *configs[8];
     const int n_configs = qp_q8_runnable_configs(configs, 8);
     int8_t *w = alloc_or_die((size_t)(M * K));
@@ -119,7 +124,7 @@ static void bench_gemm(const char *label, int64_t M, int64_t N, int64_t K, int g
                ref_time / t, same ? "" : "  OUTPUT MISMATCH");
         if (win && i == n_configs - 1) {
             const double t_im2col = time_it(run_im2col, &c);
-            printf("  %-28s %9.3f ms  (%.0f%% of the %s conv)\n", "u8_im2col__ref", t_im2col * 1e3,
+            printf("  %-28s %9.3f ms  (%.0f%% of the %s conv)\n", "im2col", t_im2col * 1e3,
                    100.0 * t_im2col / t, configs[i]->isa_name);
         }
         free(scratch);
@@ -145,6 +150,7 @@ static void run_dw(void *p) {
 }
 
 static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_t k, int64_t stride) {
+    if (!wanted(label)) return;
     const qp_q8_config *configs[8];
     const int n_configs = qp_q8_runnable_configs(configs, 8);
     const int64_t pad = k / 2, out_hw = (hw + 2 * pad - k) / stride + 1;
@@ -161,6 +167,7 @@ static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_
     qp_q31 *rq = alloc_or_die((size_t)channels * sizeof(qp_q31));
     for (int64_t i = 0; i < channels; i++) qp_q31_from_real(60.0 / (k * 5400.0), &rq[i]);
     uint8_t *out = alloc_or_die((size_t)(channels * out_hw * out_hw));
+    uint8_t *ref_out = alloc_or_die((size_t)(channels * out_hw * out_hw));
     void *scratch = alloc_or_die(qp_u8_dwconv_scratch_size(&win));
     const double ops = 2.0 * (double)(channels * out_hw * out_hw * k * k);
     printf("%s: C=%lld %lldx%lld k=%lld s=%lld\n", label, (long long)channels, (long long)hw,
@@ -173,12 +180,20 @@ static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_
                                      .bias = bias, .input_zero_point = 128, .requant = rq,
                                      .out_zero_point = 128, .qmin = 0, .qmax = 255, .output = out,
                                      .scratch = scratch};
+        memset(out, 0, (size_t)(channels * out_hw * out_hw));
         const double t = time_it(run_dw, &c);
-        if (i == 0) ref_time = t;
-        printf("  %-28s %9.3f ms  %7.2f GOPS  x%6.1f vs ref\n",
-               i == 0 ? "u8_dwconv__ref" : "u8_dwconv__avx2", t * 1e3, ops / t * 1e-9, ref_time / t);
+        if (i == 0) {
+            ref_time = t;
+            memcpy(ref_out, out, (size_t)(channels * out_hw * out_hw));
+        }
+        const int same = memcmp(ref_out, out, (size_t)(channels * out_hw * out_hw)) == 0;
+        char name[64];
+        snprintf(name, sizeof name, "u8_dwconv__%s", i == 0 ? "ref" : configs[i]->isa_name);
+        printf("  %-28s %9.3f ms  %7.2f GOPS  x%6.1f vs ref%s\n", name, t * 1e3, ops / t * 1e-9, ref_time / t,
+               same ? "" : "  OUTPUT MISMATCH");
     }
     free(scratch);
+    free(ref_out);
     free(out);
     free(rq);
     free(bias);
@@ -186,8 +201,161 @@ static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_
     free(in);
 }
 
+/* ---- memory-bound kernels: Add/Mul, pooling, LUT, im2col ------------------------------------ */
+
+typedef struct misc_ctx {
+    const qp_q8_config *cfg;
+    int kind;
+    const void *args;
+    const uint8_t *table, *in;
+    uint8_t *out;
+    int64_t n;
+    const qp_q8_window *win;
+    int64_t channels;
+} misc_ctx;
+
+enum { MISC_ADD, MISC_MUL, MISC_MAXPOOL, MISC_AVGPOOL, MISC_GAP, MISC_LUT, MISC_IM2COL };
+
+static void run_misc(void *p) {
+    const misc_ctx *c = p;
+    switch (c->kind) {
+    case MISC_ADD: c->cfg->add(c->args); break;
+#ifndef QP_BENCH_BASELINE
+    case MISC_MUL: c->cfg->mul(c->args); break;
+#endif
+    case MISC_MAXPOOL: c->cfg->maxpool(c->args); break;
+    case MISC_AVGPOOL: c->cfg->avgpool(c->args); break;
+    case MISC_GAP: c->cfg->global_avgpool(c->args); break;
+    case MISC_LUT: c->cfg->lut(c->n, c->table, c->in, c->out); break;
+    case MISC_IM2COL: c->cfg->im2col(c->win, c->channels, c->in, 128, c->out); break;
+    default: break;
+    }
+}
+
+/* The function a config uses for this kind, to time each distinct variant once. */
+static const void *misc_fn(const qp_q8_config *cfg, int kind) {
+    switch (kind) {
+    case MISC_ADD: return (const void *)cfg->add;
+#ifndef QP_BENCH_BASELINE
+    case MISC_MUL: return (const void *)cfg->mul;
+#endif
+    case MISC_MAXPOOL: return (const void *)cfg->maxpool;
+    case MISC_AVGPOOL: return (const void *)cfg->avgpool;
+    case MISC_GAP: return (const void *)cfg->global_avgpool;
+    case MISC_LUT: return (const void *)cfg->lut;
+    case MISC_IM2COL: return (const void *)cfg->im2col;
+    default: return NULL;
+    }
+}
+
+/* Times every distinct variant of `kind`; out_bytes of output are compared with the first
+ * (scalar) one. Prints Gbyte/s of output. */
+static void bench_misc(const char *label, misc_ctx *c, uint8_t *out, size_t out_bytes) {
+    if (!wanted(label)) return;
+    const qp_q8_config *configs[8];
+    const int n_configs = qp_q8_runnable_configs(configs, 8);
+    uint8_t *ref = alloc_or_die(out_bytes);
+    double ref_time = 0;
+    printf("%s\n", label);
+    for (int i = 0; i < n_configs; i++) {
+        if (i > 0 && misc_fn(configs[i], c->kind) == misc_fn(configs[i - 1], c->kind)) continue;
+        c->cfg = configs[i];
+        memset(out, 0, out_bytes);
+        const double t = time_it(run_misc, c);
+        if (i == 0) {
+            ref_time = t;
+            memcpy(ref, out, out_bytes);
+        }
+        printf("  %-28s %9.3f ms  %7.2f GB/s out  x%6.1f vs ref%s\n", configs[i]->isa_name, t * 1e3,
+               (double)out_bytes / t * 1e-9, ref_time / t, memcmp(ref, out, out_bytes) ? "  OUTPUT MISMATCH" : "");
+    }
+    free(ref);
+}
+
+static void fill_random(uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rng_u32();
+}
+
+static void bench_memory_bound(void) {
+    /* MobileNetV2's first residual Add (24 @56x56), and an SE-style per-channel Mul */
+    const int64_t n = 24 * 56 * 56;
+    uint8_t *a = alloc_or_die((size_t)n), *b = alloc_or_die((size_t)n), *out = alloc_or_die((size_t)n);
+    fill_random(a, (size_t)n);
+    fill_random(b, (size_t)n);
+    qp_u8_add_params ap;
+    qp_u8_add_params_init(0.05, 120, 0.07, 130, 0.09, 125, 0, 255, &ap);
+    const qp_u8_add_args aa = {.outer = 1, .mid = 1, .inner = n, .a = a, .a_stride = {0, 0, 1}, .b = b,
+                               .b_stride = {0, 0, 1}, .out = out, .params = &ap};
+    misc_ctx c = {.kind = MISC_ADD, .args = &aa};
+    bench_misc("Add u8 (MobileNetV2 residual, 24 @56x56)", &c, out, (size_t)n);
+#ifndef QP_BENCH_BASELINE
+    qp_u8_mul_params mp;
+    qp_u8_mul_params_init(0.05, 120, 0.004, 0, 0.03, 128, 0, 255, &mp);
+    const qp_u8_mul_args ma = {.outer = 1, .mid = 24, .inner = 56 * 56, .a = a, .a_stride = {0, 56 * 56, 1}, .b = b,
+                               .b_stride = {0, 1, 0}, .out = out, .params = &mp};
+    c = (misc_ctx){.kind = MISC_MUL, .args = &ma};
+    bench_misc("Mul u8 (SE scale, 24 @56x56 x [24])", &c, out, (size_t)n);
+#endif
+    free(a);
+    free(b);
+    free(out);
+
+    /* SqueezeNet's first MaxPool (3x3 s2, ceil mode: 64 @111x111 -> 55x55) */
+    const qp_q8_window mp_win = {.in_h = 111, .in_w = 111, .out_h = 55, .out_w = 55, .kernel_h = 3, .kernel_w = 3,
+                                 .stride_h = 2, .stride_w = 2, .dilation_h = 1, .dilation_w = 1};
+    uint8_t *img = alloc_or_die(64 * 111 * 111), *pooled = alloc_or_die(64 * 55 * 55);
+    fill_random(img, 64 * 111 * 111);
+    const qp_u8_pool_args pa = {.win = mp_win, .channels = 64, .input = img, .output = pooled, .qmin = 0, .qmax = 255};
+    c = (misc_ctx){.kind = MISC_MAXPOOL, .args = &pa};
+    bench_misc("MaxPool 3x3 s2 (SqueezeNet, 64 @111x111)", &c, pooled, 64 * 55 * 55);
+    qp_q31 table[10];
+    qp_u8_avgpool_requant_table(0.05, 0.05, 9, table);
+    const qp_q8_window ap_win = {.in_h = 111, .in_w = 111, .out_h = 111, .out_w = 111, .kernel_h = 3,
+                                 .kernel_w = 3, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1,
+                                 .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    uint8_t *avg_out = alloc_or_die(64 * 111 * 111);
+    const qp_u8_pool_args avg = {.win = ap_win, .channels = 64, .input = img, .output = avg_out, .qmin = 0,
+                                 .qmax = 255, .count_requant = table, .input_zero_point = 128, .out_zero_point = 128};
+    c = (misc_ctx){.kind = MISC_AVGPOOL, .args = &avg};
+    bench_misc("AveragePool 3x3 s1 pad 1 (64 @111x111)", &c, avg_out, 64 * 111 * 111);
+    uint8_t gap_out[1280];
+    qp_q31 gq;
+    qp_q31_from_real(1.0 / 49, &gq);
+    const qp_u8_global_avgpool_args ga = {.channels = 1280, .plane = 49, .input = img, .output = gap_out,
+                                          .requant = gq, .input_zero_point = 128, .out_zero_point = 128,
+                                          .qmin = 0, .qmax = 255};
+    c = (misc_ctx){.kind = MISC_GAP, .args = &ga};
+    bench_misc("GlobalAveragePool (MobileNetV2, 1280 @7x7)", &c, gap_out, sizeof gap_out);
+    uint8_t lut_table[256];
+    qp_u8_lut_requant_table(0.05, 100, 0.07, 120, 0, 255, lut_table);
+    c = (misc_ctx){.kind = MISC_LUT, .table = lut_table, .in = img, .out = avg_out, .n = 64 * 111 * 111};
+    bench_misc("LUT (re-encoding, 64 @111x111)", &c, avg_out, 64 * 111 * 111);
+    free(avg_out);
+    free(pooled);
+    free(img);
+
+    /* im2col alone: SqueezeNet's fire 3x3 expand (16 @55x55) and the stem (3 @224x224 s2) */
+    const qp_q8_window fire = {.in_h = 55, .in_w = 55, .out_h = 55, .out_w = 55, .kernel_h = 3, .kernel_w = 3,
+                               .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .pad_top = 1,
+                               .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    const qp_q8_window stem = {.in_h = 224, .in_w = 224, .out_h = 112, .out_w = 112, .kernel_h = 3,
+                               .kernel_w = 3, .stride_h = 2, .stride_w = 2, .dilation_h = 1, .dilation_w = 1,
+                               .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
+    uint8_t *src = alloc_or_die(16 * 55 * 55 + 3 * 224 * 224);
+    fill_random(src, 16 * 55 * 55 + 3 * 224 * 224);
+    const size_t fire_bytes = qp_u8_im2col_size(&fire, 16), stem_bytes = qp_u8_im2col_size(&stem, 3);
+    uint8_t *col = alloc_or_die(fire_bytes > stem_bytes ? fire_bytes : stem_bytes);
+    c = (misc_ctx){.kind = MISC_IM2COL, .win = &fire, .channels = 16, .in = src, .out = col};
+    bench_misc("im2col 3x3 s1 (SqueezeNet fire, 16 @55x55)", &c, col, fire_bytes);
+    c = (misc_ctx){.kind = MISC_IM2COL, .win = &stem, .channels = 3, .in = src, .out = col};
+    bench_misc("im2col 3x3 s2 (stem, 3 @224x224)", &c, col, stem_bytes);
+    free(col);
+    free(src);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) min_seconds = atof(argv[1]);
+    if (argc > 2) only = argv[2];
     if (!(min_seconds > 0)) min_seconds = 0.3;
     printf("int8 kernel micro-benchmark, one thread; dispatch would pick: %s\n"
            "GOPS = 2 * M * N * K / time (multiply and add counted separately)\n\n",
@@ -201,11 +369,22 @@ int main(int argc, char **argv) {
                               .dilation_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
                               .pad_right = 1};
     bench_gemm("3x3 conv (64->64 @56x56)", 64, 56 * 56, 64 * 9, 0, &win, 64);
+    /* the stem of MobileNetV2/ShuffleNet: 3 -> 24..32 channels, 3x3 stride 2 at 224x224 */
+    const qp_q8_window stem = {.in_h = 224, .in_w = 224, .out_h = 112, .out_w = 112, .kernel_h = 3,
+                               .kernel_w = 3, .stride_h = 2, .stride_w = 2, .dilation_h = 1,
+                               .dilation_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                               .pad_right = 1};
+    bench_gemm("3x3 s2 stem conv (3->24 @224x224)", 24, 112 * 112, 27, 0, &stem, 3);
     /* classifier: 1280 -> 1000, batch 1 and 8 */
     bench_gemm("Gemm (classifier 1280->1000, batch 1)", 1000, 1, 1280, 1, NULL, 0);
     bench_gemm("Gemm (classifier 1280->1000, batch 8)", 1000, 8, 1280, 1, NULL, 0);
     bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 144 @56x56)", 144, 56, 3, 1);
     bench_dwconv("depthwise 3x3 s2 (MobileNetV2, 144 @56x56)", 144, 56, 3, 2);
     bench_dwconv("depthwise 5x5 s1 (EfficientNet-like, 240 @28x28)", 240, 28, 5, 1);
+    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 32 @112x112)", 32, 112, 3, 1);
+    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 384 @14x14)", 384, 14, 3, 1);
+    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 960 @7x7)", 960, 7, 3, 1);
+    bench_dwconv("depthwise 5x5 s2 (MnasNet-like, 240 @28x28)", 240, 28, 5, 2);
+    bench_memory_bound();
     return 0;
 }

@@ -134,7 +134,7 @@ static void gemm_data_make(gemm_data *d, const gemm_case *c) {
         if (c->multipliers == M_PER_TENSOR) mult = 60.0 / scale * per_tensor;
         if (c->multipliers == M_MIXED && r % 3 == 1) mult = rng_unit() * 4.0 + 0.5;
         if (c->multipliers == M_MIXED && r % 4 == 2) mult = ldexp(1.0, -31);
-        /* powers of two: SRDHM ties for every odd accumulator, RDBPOT ties often */
+        /* powers of two: exact ties (rounded up) for many accumulators */
         if (c->multipliers == M_MIXED && r % 4 == 3) mult = ldexp(1.0, -(int)rng_int(0, 14));
         d->requant[r] = q31(mult);
     }
@@ -298,6 +298,47 @@ static void test_gemm_saturation_trap(void **state) {
                    .layout = LAYOUT_CONV, .weights = W_PLUS127, .acts = X_ALL255,
                    .multipliers = M_MIXED};
     check_gemm_case(&c);
+}
+
+/* The requantization epilogue over every shift (-31..31): rows with one multiplier each, large
+ * biases so accumulators span int32, every output code range (zo, clamps) exercised. Each SIMD
+ * requant route (pre shift + 31, high dword + post shift) must equal qp_requantize. */
+static void test_gemm_epilogue_all_shifts(void **state) {
+    (void)state;
+    rng_seed(12);
+    const int64_t m = 63 * 3, k = 8;
+    gemm_case c = {.m = m, .n = 0, .k = k, .za = 0, .zo = 0, .qmin = 0, .qmax = 255,
+                   .layout = LAYOUT_CONV, .weights = W_RANDOM, .acts = X_RANDOM, .multipliers = M_TYPICAL};
+    for (int round = 0; round < 8; round++) {
+        const int64_t n = round < 4 ? 37 : 5; /* the tiled path and the narrow (GEMV) path */
+        c.n = n;
+        c.zo = (int32_t)rng_int(0, 255);
+        c.layout = round % 2;
+        c.qmin = round == 3 ? (uint8_t)c.zo : 0;
+        gemm_data d;
+        gemm_data_make(&d, &c);
+        for (int64_t r = 0; r < m; r++) {
+            const int shift = (int)(r / 3) - 31;
+            const int32_t multiplier = r % 3 == 0   ? (1 << 30)
+                                       : r % 3 == 1 ? INT32_MAX
+                                                    : (int32_t)((1u << 30) + (rng_u32() % (1u << 30)));
+            d.requant[r] = (qp_q31){multiplier, shift};
+            /* biases from tiny to nearly +-2^31 (room left for the +-2^18 of the products) */
+            const int mag = (int)rng_int(0, 30);
+            d.bias[r] = (int32_t)((rng_u32() & 1 ? 1 : -1) * (int64_t)rng_int(0, ((int64_t)1 << mag) - 1));
+            d.folded[r] = d.bias[r];
+        }
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t j = 0; j < n; j++) {
+                int64_t acc = d.bias[r];
+                for (int64_t i = 0; i < k; i++)
+                    acc += (int64_t)d.w[r * k + i] * d.x[i * d.x_k_stride + j * d.x_n_stride];
+                d.expected[r * d.out_m_stride + j * d.out_n_stride] =
+                    qp_requantize((int32_t)acc, d.requant[r].multiplier, d.requant[r].shift, c.zo, c.qmin, c.qmax);
+            }
+        for (int i = 0; i < n_runnable; i++) check_gemm_variant(&d, runnable[i]->gemm);
+        gemm_data_free(&d);
+    }
 }
 
 static void test_gemm_fold_bias(void **state) {
@@ -539,6 +580,23 @@ static void check_dwconv(const geom *g, int64_t channels, int extreme) {
                                      .out_zero_point = zo, .qmin = qmin, .qmax = qmax,
                                      .output = got, .scratch = scratch};
         runnable[v]->dwconv(&a);
+        /* rows in three parts, as threads would split one image: the same bytes */
+        if (win.out_h >= 3) {
+            uint8_t *split = xcalloc((size_t)(channels * plane_out));
+            memset(split, 0xA5, (size_t)(channels * plane_out));
+            const int64_t cut1 = win.out_h / 3, cut2 = cut1 + (win.out_h - cut1) / 2 + 1;
+            const int64_t cuts[4] = {0, cut1, cut2, win.out_h};
+            for (int part = 0; part < 3; part++) {
+                qp_u8_dwconv_args p = a;
+                p.output = split;
+                p.row_begin = cuts[part];
+                p.row_end = cuts[part + 1];
+                if (p.row_begin == 0 && p.row_end == 0) continue;
+                runnable[v]->dwconv(&p);
+            }
+            expect_same_bytes(split, got, (size_t)(channels * plane_out), "dwconv split by rows", runnable[v]->isa_name);
+            free(split);
+        }
         char what[160];
         snprintf(what, sizeof what, "dwconv %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld,%lld,%lld",
                  (long long)g->h, (long long)g->w, (long long)g->kh, (long long)g->kw,
@@ -594,25 +652,34 @@ static void test_dwconv_geometries(void **state) {
 /* Add                                                                                       */
 /* ---------------------------------------------------------------------------------------- */
 
-/* TFLite's quantized Add written out in int64 (the multiplier steps use qp_q31_mul, which
- * test_requant.c checks against gemmlowp). */
-static uint8_t add_expected(int a, int b, const qp_u8_add_params *p) {
-    const int64_t as = (int64_t)(a - p->a_zero_point) * ((int64_t)1 << p->left_shift);
-    const int64_t bs = (int64_t)(b - p->b_zero_point) * ((int64_t)1 << p->left_shift);
-    const int64_t sum = (int64_t)qp_q31_mul((int32_t)as, p->a_multiplier) +
-                        qp_q31_mul((int32_t)bs, p->b_multiplier);
-    int64_t v = p->out_zero_point + (int64_t)qp_q31_mul((int32_t)sum, p->out_multiplier);
-    return (uint8_t)(v < p->qmin ? p->qmin : v > p->qmax ? p->qmax : v);
+/* floor(x / 2^shift + 1/2) with an explicit floor division (no shift of a negative number). */
+static int64_t round_shift_up(int64_t x, int shift) {
+    const int64_t d = (int64_t)1 << shift;
+    const int64_t num = x + d / 2;
+    int64_t q = num / d;
+    if (num % d != 0 && num < 0) q--;
+    return q;
 }
+
+static uint8_t clamp_code(int64_t v, int lo, int hi) { return (uint8_t)(v < lo ? lo : v > hi ? hi : v); }
+
+/* The Add written out in int64: one rounding of (a - za) ma + (b - zb) mb. */
+static uint8_t add_expected(int a, int b, const qp_u8_add_params *p) {
+    const int64_t sum = (int64_t)(a - p->a_zero_point) * p->a_multiplier + (int64_t)(b - p->b_zero_point) * p->b_multiplier;
+    return clamp_code(p->out_zero_point + round_shift_up(sum, p->shift), p->qmin, p->qmax);
+}
+
+static double add_out_scale_factor = 1.0; /* divides s_out: > 2^21 leaves shift < 32 */
 
 static void check_add(int64_t outer, int64_t mid, int64_t inner, const int64_t as[3],
                       const int64_t bs[3], int64_t a_len, int64_t b_len, const char *what) {
     const double sa = 0.01 + 0.2 * rng_unit(), sb = 0.01 + 0.2 * rng_unit();
-    const double so = 0.02 + 0.3 * rng_unit();
+    const double so = (0.02 + 0.3 * rng_unit()) / add_out_scale_factor;
     const int32_t za = (int32_t)rng_int(0, 255), zb = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
     const uint8_t qmin = (uint8_t)rng_int(0, 20), qmax = (uint8_t)rng_int(235, 255);
     qp_u8_add_params p;
     assert_int_equal(qp_u8_add_params_init(sa, za, sb, zb, so, zo, qmin, qmax, &p), QP_OK);
+    if (add_out_scale_factor > 1e8) assert_true(p.shift < 32); /* the case it is meant to reach */
     uint8_t *a = xcalloc((size_t)a_len), *b = xcalloc((size_t)b_len);
     for (int64_t i = 0; i < a_len; i++) a[i] = (uint8_t)rng_u32();
     for (int64_t i = 0; i < b_len; i++) b[i] = (uint8_t)rng_u32();
@@ -620,20 +687,20 @@ static void check_add(int64_t outer, int64_t mid, int64_t inner, const int64_t a
     b[0] = 0;
     const int64_t n = outer * mid * inner;
     uint8_t *want = xcalloc((size_t)n), *got = xcalloc((size_t)n);
-    int64_t idx = 0, off_by_one = 0;
+    int64_t idx = 0;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t m = 0; m < mid; m++)
             for (int64_t i = 0; i < inner; i++, idx++) {
                 const int av = a[o * as[0] + m * as[1] + i * as[2]];
                 const int bv = b[o * bs[0] + m * bs[1] + i * bs[2]];
                 want[idx] = add_expected(av, bv, &p);
-                /* and the fixed point tracks real arithmetic to within one step */
-                double real = round((sa * (av - za) + sb * (bv - zb)) / so) + zo;
+                /* one rounding: within half a step of real arithmetic (the multipliers' own
+                 * error is ~2^-44 of a step) */
+                double real = (sa * (av - za) + sb * (bv - zb)) / so + zo;
                 real = real < qmin ? qmin : real > qmax ? qmax : real;
-                if (fabs(real - want[idx]) > 1.0) fail_msg("%s: add %d + %d off by more than one step", what, av, bv);
-                off_by_one += real != want[idx];
+                if (fabs(real - want[idx]) > 0.5 + 1e-9)
+                    fail_msg("%s: add %d + %d = %u, real %.9f", what, av, bv, want[idx], real);
             }
-    assert_true(off_by_one * 10 <= n + 10);
     for (int v = 0; v < n_runnable; v++) {
         memset(got, 0xA5, (size_t)n);
         const qp_u8_add_args args = {.outer = outer, .mid = mid, .inner = inner, .a = a,
@@ -669,13 +736,43 @@ static void test_add_broadcasts(void **state) {
     /* [N][C][1] + [N][C][HW]-style: a broadcast along the inner level of every row */
     const int64_t row_bcast[3] = {0, 1, 0}, rows[3] = {0, 50, 1};
     check_add(1, 9, 50, row_bcast, rows, 9, 9 * 50, "add row broadcast a");
+    /* scale ratios so large that shift < 32 (AVX2 falls back to scalar code), and tiny ones */
+    const int64_t full[3] = {0, 0, 1};
+    add_out_scale_factor = ldexp(1.0, 28);
+    check_add(1, 1, 100, full, full, 100, 100, "add huge ratio");
+    add_out_scale_factor = ldexp(1.0, -12);
+    check_add(1, 1, 100, full, full, 100, 100, "add tiny ratio");
+    add_out_scale_factor = 1.0;
+}
+
+/* Exact ties (s_a / s_out = 1/2, s_b / s_out = 1/4): one rounding, ties towards +inf. */
+static void test_add_ties_round_up(void **state) {
+    (void)state;
+    qp_u8_add_params p;
+    assert_int_equal(qp_u8_add_params_init(0.5, 100, 0.25, 100, 1.0, 100, 0, 255, &p), QP_OK);
+    uint8_t a[32], b[32], want[32], got[32];
+    for (int i = 0; i < 32; i++) {
+        a[i] = (uint8_t)(100 + (i % 8) - 4); /* a - za in -4..3 */
+        b[i] = (uint8_t)(100 + (i / 8) - 2); /* b - zb in -2..1 */
+        const double real = 0.5 * (a[i] - 100) + 0.25 * (b[i] - 100);
+        want[i] = (uint8_t)(100 + floor(real + 0.5)); /* -1.5 -> -1, -0.5 -> 0, 0.5 -> 1, 1.5 -> 2 */
+    }
+    const qp_u8_add_args args = {.outer = 1, .mid = 1, .inner = 32, .a = a, .a_stride = {0, 0, 1},
+                                 .b = b, .b_stride = {0, 0, 1}, .out = got, .params = &p};
+    for (int v = 0; v < n_runnable; v++) {
+        memset(got, 0, sizeof got);
+        runnable[v]->add(&args);
+        expect_same_bytes(got, want, 32, "add ties", runnable[v]->isa_name);
+    }
 }
 
 static void test_add_params_errors(void **state) {
     (void)state;
     qp_u8_add_params p;
     assert_int_equal(qp_u8_add_params_init(0.0, 0, 1.0, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
-    assert_non_null(strstr(qp_error_message(), "scales"));
+    assert_non_null(strstr(qp_error_message(), "int8 Add: scales"));
+    assert_int_equal(qp_u8_add_params_init(1e30, 0, 1.0, 0, 1e-30, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "int8 Add: requantization ratio"));
     assert_int_equal(qp_u8_add_params_init(1.0, 0, NAN, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
     assert_int_equal(qp_u8_add_params_init(1.0, 300, 1.0, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
     assert_non_null(strstr(qp_error_message(), "zero point 300 of a"));
@@ -684,6 +781,100 @@ static void test_add_params_errors(void **state) {
     /* equal scales: a + b - z exactly */
     assert_int_equal(qp_u8_add_params_init(0.1, 10, 0.1, 20, 0.1, 30, 0, 255, &p), QP_OK);
     assert_int_equal(add_expected(50, 60, &p), 50 - 10 + 60 - 20 + 30);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Mul                                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+static void check_mul(int64_t outer, int64_t mid, int64_t inner, const int64_t as[3],
+                      const int64_t bs[3], int64_t a_len, int64_t b_len, double range, const char *what) {
+    /* range scales s_a s_b / s_out: ~1 maps products onto the output range; 40 makes most
+     * outputs clamp; 1/1000 squeezes everything near zo */
+    const double sa = 0.01 + 0.2 * rng_unit(), sb = 0.01 + 0.2 * rng_unit();
+    const double so = sa * sb * 128.0 * 128.0 / 127.0 / range * (0.5 + rng_unit());
+    const int32_t za = (int32_t)rng_int(0, 255), zb = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
+    const uint8_t qmin = (uint8_t)rng_int(0, 20), qmax = (uint8_t)rng_int(235, 255);
+    qp_u8_mul_params p;
+    assert_int_equal(qp_u8_mul_params_init(sa, za, sb, zb, so, zo, qmin, qmax, &p), QP_OK);
+    if (range > 1e6) assert_true(p.shift < 32);
+    uint8_t *a = xcalloc((size_t)a_len), *b = xcalloc((size_t)b_len);
+    for (int64_t i = 0; i < a_len; i++) a[i] = (uint8_t)rng_u32();
+    for (int64_t i = 0; i < b_len; i++) b[i] = (uint8_t)rng_u32();
+    a[0] = 255;
+    b[0] = 0;
+    const int64_t n = outer * mid * inner;
+    uint8_t *want = xcalloc((size_t)n), *got = xcalloc((size_t)n);
+    int64_t idx = 0;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t m = 0; m < mid; m++)
+            for (int64_t i = 0; i < inner; i++, idx++) {
+                const int av = a[o * as[0] + m * as[1] + i * as[2]];
+                const int bv = b[o * bs[0] + m * bs[1] + i * bs[2]];
+                const int64_t product = (int64_t)(av - za) * (bv - zb);
+                want[idx] = clamp_code(zo + round_shift_up(product * p.multiplier, p.shift), qmin, qmax);
+                /* and within half a step (plus the multiplier's ~2^-30 error) of real arithmetic */
+                double real = (sa * (av - za)) * (sb * (bv - zb)) / so + zo;
+                real = real < qmin ? qmin : real > qmax ? qmax : real;
+                if (fabs(real - want[idx]) > 0.5 + 1e-6)
+                    fail_msg("%s: mul %d * %d = %u, real %.6f", what, av, bv, want[idx], real);
+            }
+    for (int v = 0; v < n_runnable; v++) {
+        memset(got, 0xA5, (size_t)n);
+        const qp_u8_mul_args args = {.outer = outer, .mid = mid, .inner = inner, .a = a,
+                                     .a_stride = {as[0], as[1], as[2]}, .b = b,
+                                     .b_stride = {bs[0], bs[1], bs[2]}, .out = got, .params = &p};
+        runnable[v]->mul(&args);
+        expect_same_bytes(got, want, (size_t)n, what, runnable[v]->isa_name);
+    }
+    free(got);
+    free(want);
+    free(a);
+    free(b);
+}
+
+static void test_mul_broadcasts(void **state) {
+    (void)state;
+    rng_seed(11);
+    static const int64_t lens[] = {1, 15, 16, 17, 100, 1000};
+    static const double ranges[] = {1.0, 40.0, 1.0 / 1000.0, 1e7 /* shift < 32 */};
+    for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++)
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            const int64_t n = lens[i];
+            const int64_t full[3] = {0, 0, 1}, scalar[3] = {0, 0, 0};
+            check_mul(1, 1, n, full, full, n, n, ranges[r], "mul same shape");
+            check_mul(1, 1, n, full, scalar, n, 1, ranges[r], "mul scalar b");
+            check_mul(1, 1, n, scalar, full, 1, n, ranges[r], "mul scalar a");
+        }
+    /* SE block: [N, C, H, W] * [N, C, 1, 1] */
+    const int64_t nchw[3] = {5 * 37, 37, 1}, per_c[3] = {0, 1, 0}, per_nc[3] = {5, 1, 0};
+    check_mul(2, 5, 37, nchw, per_c, 2 * 5 * 37, 5, 1.0, "mul per-channel b");
+    check_mul(2, 5, 37, nchw, per_nc, 2 * 5 * 37, 2 * 5, 1.0, "mul per-image-channel b");
+    check_mul(2, 5, 37, per_c, nchw, 5, 2 * 5 * 37, 1.0, "mul per-channel a");
+    const int64_t transposed[3] = {0, 1, 7}, plain[3] = {0, 33, 1};
+    check_mul(1, 7, 33, transposed, plain, 7 * 33, 7 * 33, 1.0, "mul strided a");
+}
+
+static void test_mul_params_errors(void **state) {
+    (void)state;
+    qp_u8_mul_params p;
+    assert_int_equal(qp_u8_mul_params_init(0.0, 0, 1.0, 0, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "int8 Mul: scales"));
+    assert_int_equal(qp_u8_mul_params_init(1.0, 0, 1.0, -1, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "zero point -1 of b"));
+    assert_int_equal(qp_u8_mul_params_init(1.0, 0, 1.0, 0, 1.0, 0, 9, 8, &p), QP_ERR_INVALID_ARG);
+    assert_int_equal(qp_u8_mul_params_init(1e6, 0, 1e6, 0, 1e-6, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "int8 Mul: requantization ratio"));
+    /* s_a s_b = s_out: the product of the centred codes, plus zo */
+    assert_int_equal(qp_u8_mul_params_init(0.5, 10, 0.25, 20, 0.125, 30, 0, 255, &p), QP_OK);
+    const uint8_t a = 15, b = 24;
+    uint8_t out = 0;
+    const qp_u8_mul_args args = {.outer = 1, .mid = 1, .inner = 1, .a = &a, .a_stride = {0, 0, 1},
+                                 .b = &b, .b_stride = {0, 0, 1}, .out = &out, .params = &p};
+    for (int v = 0; v < n_runnable; v++) {
+        runnable[v]->mul(&args);
+        assert_int_equal(out, 5 * 4 + 30);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -719,6 +910,17 @@ static void check_pools(const geom *g, int64_t channels) {
         memset(got, 0xA5, (size_t)(channels * plane_out));
         runnable[v]->maxpool(&a);
         expect_same_bytes(got, want, (size_t)(channels * plane_out), "maxpool", runnable[v]->isa_name);
+        if (win.out_h >= 2) { /* split by rows */
+            memset(got, 0xA5, (size_t)(channels * plane_out));
+            qp_u8_pool_args p = a;
+            p.row_begin = 0;
+            p.row_end = win.out_h / 2;
+            runnable[v]->maxpool(&p);
+            p.row_begin = p.row_end;
+            p.row_end = win.out_h;
+            runnable[v]->maxpool(&p);
+            expect_same_bytes(got, want, (size_t)(channels * plane_out), "maxpool split by rows", runnable[v]->isa_name);
+        }
     }
 
     /* AveragePool, both count modes */
@@ -761,6 +963,18 @@ static void check_pools(const geom *g, int64_t channels) {
             runnable[v]->avgpool(&a);
             expect_same_bytes(got, want, (size_t)(channels * plane_out),
                               include ? "avgpool count_include_pad" : "avgpool", runnable[v]->isa_name);
+            if (win.out_h >= 2) {
+                memset(got, 0xA5, (size_t)(channels * plane_out));
+                qp_u8_pool_args p = a;
+                p.row_begin = 0;
+                p.row_end = 1;
+                runnable[v]->avgpool(&p);
+                p.row_begin = 1;
+                p.row_end = win.out_h;
+                runnable[v]->avgpool(&p);
+                expect_same_bytes(got, want, (size_t)(channels * plane_out), "avgpool split by rows",
+                                  runnable[v]->isa_name);
+            }
         }
     }
     free(table);
@@ -778,6 +992,10 @@ static void test_pools(void **state) {
         {5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {7, 7, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0},
         {12, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2}, {3, 3, 2, 2, 2, 2, 1, 1, 2, 2, 2, 2},
         {1, 17, 1, 4, 1, 3, 1, 1, 0, 1, 0, 2},
+        /* wide rows: several 64-output blocks, masks at both ends, each stride class */
+        {3, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {5, 200, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1},
+        {4, 90, 2, 5, 1, 5, 1, 1, 0, 2, 0, 2},  {2, 300, 1, 3, 1, 9, 1, 1, 0, 0, 0, 0},
+        {6, 140, 3, 3, 2, 3, 1, 2, 1, 2, 1, 2},
     };
     for (size_t g = 0; g < sizeof geoms / sizeof geoms[0]; g++) check_pools(&geoms[g], 3);
 }
@@ -841,6 +1059,46 @@ static void test_lut(void **state) {
     qp_q31 t[2];
     assert_int_equal(qp_u8_avgpool_requant_table(1.0, 1.0, 0, t), QP_ERR_INVALID_ARG);
     assert_int_equal(qp_u8_avgpool_requant_table(1.0, 0.0, 1, t), QP_ERR_INVALID_ARG);
+}
+
+/* float -> u8 and back: every variant equals the reference, and the reference equals
+ * nearbyintf(x / scale) + zp clamped (half to even), on ties, huge values, infinities and NaN. */
+static void test_float_conversions(void **state) {
+    (void)state;
+    rng_seed(13);
+    enum { N = 203 };
+    float src[N], back[N], want_back[N];
+    uint8_t got[N], want[N];
+    const qp_u8_convert_params p = {.scale = 0.0371f, .zero_point = 117, .qmin = 3, .qmax = 250};
+    for (int i = 0; i < N; i++) {
+        switch (i % 7) {
+        case 0: src[i] = ((float)rng_int(-140, 140) + 0.5f) * p.scale; break; /* near ties */
+        case 1: src[i] = (float)(rng_unit() * 20.0 - 10.0); break;
+        case 2: src[i] = (float)ldexp(rng_unit(), (int)rng_int(-140, 127)) * (rng_u32() & 1 ? 1.0f : -1.0f); break;
+        case 3: src[i] = i % 2 ? INFINITY : -INFINITY; break;
+        case 4: src[i] = i % 3 ? NAN : -0.0f; break;
+        case 5: src[i] = (float)rng_int(-5, 5) * p.scale; break;
+        default: src[i] = (float)(rng_unit() * 1e-3); break;
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        float q = nearbyintf(src[i] / p.scale) + (float)p.zero_point;
+        want[i] = isnan(q) || q < p.qmin ? p.qmin : q > p.qmax ? p.qmax : (uint8_t)q;
+    }
+    qp_f32_quantize_u8__ref(N, src, &p, got);
+    expect_same_bytes(got, want, N, "quantize reference vs nearbyintf", "scalar");
+    for (int i = 0; i < N; i++) want_back[i] = ((float)want[i] - (float)p.zero_point) * p.scale;
+    for (int v = 0; v < n_runnable; v++)
+        for (int n = N; n >= 1; n -= 37) { /* tails of every length class */
+            memset(got, 0xA5, sizeof got);
+            runnable[v]->quantize(n, src, &p, got);
+            expect_same_bytes(got, want, (size_t)n, "quantize", runnable[v]->isa_name);
+            assert_int_equal(got[n < N ? n : N - 1], n < N ? 0xA5 : want[N - 1]); /* nothing past n */
+            for (int i = 0; i < N; i++) back[i] = -1.0f;
+            runnable[v]->dequantize(n, want, &p, back);
+            assert_memory_equal(back, want_back, (size_t)n * sizeof(float));
+            if (n < N) assert_true(back[n] == -1.0f);
+        }
 }
 
 /* Outputs beyond what the pads imply read padding everywhere, never outside the buffers (the
@@ -912,10 +1170,13 @@ static void test_dispatch(void **state) {
         assert_non_null(c->im2col);
         assert_non_null(c->dwconv);
         assert_non_null(c->add);
+        assert_non_null(c->mul);
         assert_non_null(c->maxpool);
         assert_non_null(c->avgpool);
         assert_non_null(c->global_avgpool);
         assert_non_null(c->lut);
+        assert_non_null(c->quantize);
+        assert_non_null(c->dequantize);
     }
     /* the process-wide choice honours QP_ISA / QPIPE_ISA as read at first use */
     const char *request = getenv("QP_ISA");
@@ -935,14 +1196,19 @@ int main(void) {
         cmocka_unit_test(test_gemm_fixed_shapes),
         cmocka_unit_test(test_gemm_random_shapes_and_clamps),
         cmocka_unit_test(test_gemm_saturation_trap),
+        cmocka_unit_test(test_gemm_epilogue_all_shifts),
         cmocka_unit_test(test_im2col_pads_with_zero_point),
         cmocka_unit_test(test_conv_im2col_gemm_groups),
         cmocka_unit_test(test_dwconv_geometries),
         cmocka_unit_test(test_add_broadcasts),
         cmocka_unit_test(test_add_params_errors),
+        cmocka_unit_test(test_add_ties_round_up),
+        cmocka_unit_test(test_mul_broadcasts),
+        cmocka_unit_test(test_mul_params_errors),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_lut),
+        cmocka_unit_test(test_float_conversions),
         cmocka_unit_test(test_outputs_beyond_padding),
     };
     return cmocka_run_group_tests(tests, setup_configs, NULL);
