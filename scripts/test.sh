@@ -6,6 +6,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 jobs="$(nproc 2>/dev/null || echo 2)"
 
+# ONNX Runtime for the export checks (tests skip, saying why, when it cannot be installed).
+"$root/scripts/ensure-venv.sh" || echo "warning: .venv with onnxruntime unavailable; ONNX Runtime comparisons will skip" >&2
+
 echo "== Release build: unit, conformance, CLI and real-model tests"
 "$root/scripts/build.sh" "$root/build" -DQP_WERROR=ON
 (cd "$root/build" && ctest --output-on-failure -j "$jobs")

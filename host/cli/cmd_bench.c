@@ -1,4 +1,4 @@
-/* cmd_bench.c — `qpipe bench MODEL`: median latency, GMAC/s and memory per (batch, threads). */
+/* cmd_bench.c — `qpipe bench MODEL`: median latency, GMAC/s and memory per (batch, threads), in fp32, quantsim or int8 (QDQ models). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -8,13 +8,13 @@
 
 #include "cli.h"
 #include "data/npy.h"
-#include "onnx/onnx_import.h"
+#include "quant/qdq_import.h"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: qpipe bench MODEL.onnx [--batch 1,8] [--threads 1,2] [--repeat N] [--warmup N]\n"
-            "                   [--shape NAME=DIMS]... [--input FILE.npy] [--json FILE]\n\n"
-            "Times the fp32 engine on seeded random inputs and prints, for every batch size and thread\n"
+            "                   [--shape NAME=DIMS]... [--input FILE.npy] [--mode MODE] [--json FILE]\n\n"
+            "Times the engine on seeded random inputs and prints, for every batch size and thread\n"
             "count, the median latency of --repeat runs (after --warmup), GMAC/s, the activation arena\n"
             "and the process's peak resident memory.\n\n"
             "  --batch LIST    comma-separated batch sizes (default 1,8)\n"
@@ -23,6 +23,8 @@ static void usage(FILE *out) {
             "  --warmup N      untimed runs first (default 3)\n"
             "  --shape N=DIMS  fix an input's shape (batch dim is still replaced by --batch)\n"
             "  --input FILE    use this array's first sample, repeated over the batch, for input 0\n"
+            "  --mode MODE     fp32 | quantsim | int8 (default: int8 for quantized models, i.e. QDQ or\n"
+            "                  QLinear* ops, read into qpipe's encodings; fp32 otherwise)\n"
             "  --json FILE     also write [{\"mode\",\"batch\",\"threads\",\"median_ms\",\"gmacs\",...}]\n"
             "  -h, --help      this text\n\n"
             "Exit codes: 0 success, 1 bad input, 2 usage error.\n");
@@ -70,7 +72,10 @@ int cmd_bench(int argc, char **argv) {
         {"repeat", required_argument, 0, 'r'}, {"warmup", required_argument, 0, 'w'},
         {"shape", required_argument, 0, 's'},  {"json", required_argument, 0, 'j'},
         {"input", required_argument, 0, 'i'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"mode", required_argument, 0, 'M'},   {0, 0, 0, 0}};
+    static const char *const mode_names[] = {"fp32", "quantsim", "int8"};
+    qp_engine_mode mode = QP_MODE_FP32;
+    int mode_given = 0;
     int batches[8] = {1, 8}, n_batches = 2, threads[8] = {1, 2}, n_threads = 2;
     int repeat = 20, warmup = 3, c;
     const char *json_path = NULL, *input_path = NULL;
@@ -95,6 +100,12 @@ int cmd_bench(int argc, char **argv) {
         case 's': if (cli_add_shape("bench", &shapes, optarg)) return QP_EXIT_USAGE; break;
         case 'j': json_path = optarg; break;
         case 'i': input_path = optarg; break;
+        case 'M':
+            mode_given = 0;
+            for (int m = 0; m < 3 && !mode_given; m++)
+                if (strcmp(optarg, mode_names[m]) == 0) mode = (qp_engine_mode)m, mode_given = 1;
+            if (!mode_given) return cli_usage_error("bench", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return QP_EXIT_OK;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -102,14 +113,22 @@ int cmd_bench(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage_error("bench", "expected exactly one MODEL argument");
     const char *path = argv[optind];
     qp_graph *g = NULL;
-    qp_status st = qp_onnx_load(path, &g);
+    qp_encodings *enc = NULL;
+    qp_status st = qp_model_load_any(path, &g, &enc, NULL);
     if (st != QP_OK) return cli_fail("bench", st);
+    if (!mode_given) mode = enc ? QP_MODE_INT8 : QP_MODE_FP32;
+    if (mode != QP_MODE_FP32 && !enc) {
+        qp_graph_free(g);
+        return cli_usage_error("bench", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
+                               "nodes); %s has none", mode_names[mode], path);
+    }
     float *sample = NULL;
     size_t sample_floats = 0;
     if (input_path) {
         qp_shape shape;
         if ((st = qp_npy_read_f32(input_path, &sample, &shape)) != QP_OK) {
             qp_graph_free(g);
+            qp_encodings_free(enc);
             return cli_fail("bench", st);
         }
         sample_floats = (size_t)(qp_shape_numel(&shape) / (shape.rank > 0 && shape.dims[0] > 0 ? shape.dims[0] : 1));
@@ -122,6 +141,7 @@ int cmd_bench(int argc, char **argv) {
         json = fopen(json_tmp, "w");
         if (!json) {
             qp_graph_free(g);
+            qp_encodings_free(enc);
             fprintf(stderr, "qpipe bench: error: cannot write %s\n", json_tmp);
             return QP_EXIT_BAD_INPUT;
         }
@@ -139,8 +159,8 @@ int cmd_bench(int argc, char **argv) {
                 fixed[k] = shapes.items[k];
                 fixed[k].shape.dims[0] = batches[bi];
             }
-            qp_plan_options popts = {.mode = QP_MODE_FP32, .batch = batches[bi], .n_threads = threads[ti],
-                                     .input_shapes = fixed, .n_input_shapes = shapes.n};
+            qp_plan_options popts = {.mode = mode, .batch = batches[bi], .n_threads = threads[ti],
+                                     .input_shapes = fixed, .n_input_shapes = shapes.n, .encodings = enc};
             qp_plan *plan = NULL;
             if ((st = qp_plan_create(g, &popts, &plan)) != QP_OK) {
                 rc = cli_fail("bench", st);
@@ -188,14 +208,14 @@ int cmd_bench(int argc, char **argv) {
             double rss_mib = (double)ru.ru_maxrss / 1024.0;
             double gmacs = median > 0 ? (double)macs / (median * 1e6) : 0;
             double arena_mib = (double)qp_plan_arena_bytes(plan) / (1024.0 * 1024.0);
-            printf("%-6s %5d %7d %11.3f %9.2f %11.2f %12.1f\n", "fp32", batches[bi], threads[ti], median,
+            printf("%-6s %5d %7d %11.3f %9.2f %11.2f %12.1f\n", mode_names[mode], batches[bi], threads[ti], median,
                    gmacs, arena_mib, rss_mib);
             if (json)
                 fprintf(json,
-                        "%s\n  {\"mode\": \"fp32\", \"batch\": %d, \"threads\": %d, \"median_ms\": %.4f, "
+                        "%s\n  {\"mode\": \"%s\", \"batch\": %d, \"threads\": %d, \"median_ms\": %.4f, "
                         "\"min_ms\": %.4f, \"gmacs\": %.4f, \"macs\": %" PRId64 ", \"arena_bytes\": %zu, "
                         "\"largest_activations_bytes\": [%zu, %zu], \"peak_rss_bytes\": %.0f, \"repeat\": %d}",
-                        first ? "" : ",", batches[bi], threads[ti], median, times[0], gmacs, macs,
+                        first ? "" : ",", mode_names[mode], batches[bi], threads[ti], median, times[0], gmacs, macs,
                         qp_plan_arena_bytes(plan), big1, big2, (double)ru.ru_maxrss * 1024.0, repeat);
             first = 0;
             qp_plan_free(plan);
@@ -215,5 +235,6 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     qp_graph_free(g);
+    qp_encodings_free(enc);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* cmd_eval.c — `qpipe eval MODEL --images DIR|IDX ...`: fp32 top-1/top-5 of a classifier. */
+/* cmd_eval.c — `qpipe eval MODEL --images DIR|IDX ...`: top-1/top-5 of a classifier in fp32, quantsim or int8 (QDQ models). */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -6,16 +7,21 @@
 #include <time.h>
 
 #include "cli.h"
+#include <sys/stat.h>
+
 #include "data/dataset.h"
-#include "onnx/onnx_import.h"
+#include "data/npy.h"
+#include "quant/qdq_import.h"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: qpipe eval MODEL.onnx --images DIR|IDX [--labels FILE] [--list FILE] [--count N]\n"
-            "                  [preprocessing flags] [--batch N] [--threads N] [--json FILE]\n\n"
-            "Runs a classifier in fp32 over a folder of JPEGs (or an IDX image file, MNIST format,\n"
-            "plain or .gz) and prints top-1 and top-5 accuracy against the labels. Unreadable images\n"
-            "are skipped, counted and named.\n\n"
+            "                  [preprocessing flags] [--mode fp32|quantsim|int8] [--batch N] [--threads N]\n"
+            "                  [--json FILE] [--dump DIR]\n\n"
+            "Runs a classifier over a folder of JPEGs (or an IDX image file, MNIST format, plain or\n"
+            "gz) and prints top-1 and top-5 accuracy against the labels. Unreadable images are\n"
+            "skipped, counted and named. A quantized model (QDQ, or QOperator QLinear* ops) is read\n"
+            "into qpipe's encodings and runs on the int8 engine by default.\n\n"
             "data:\n"
             "  --images DIR|FILE  JPEG folder (sorted by name) or IDX images file\n"
             "  --labels FILE      '<file> <class>' lines for a folder, or the IDX labels file;\n"
@@ -29,8 +35,12 @@ static void usage(FILE *out) {
             "  --color RGB|BGR|GRAY   --layout NCHW|NHWC\n"
             "  --scale S          e.g. 1/255      --mean M[,M,M]     --std S[,S,S]\n"
             "run:\n"
+            "  --mode MODE        fp32 | quantsim | int8 (default: int8 for quantized models, else fp32;\n"
+            "                     fp32 on a quantized model runs its dequantized weights in float)\n"
             "  --batch N          batch size (default 8)     --threads N (default: all cores)\n"
-            "  --json FILE        also write {\"model\",\"images\",\"labelled\",\"skipped\",\"top1\",\"top5\",\"seconds\"}\n"
+            "  --json FILE        also write {\"model\",\"mode\",\"images\",\"labelled\",\"skipped\",\"top1\",\"top5\",\"seconds\"}\n"
+            "  --dump DIR         also write each batch's inputs and outputs as DIR/batch_<k>_input.npy and\n"
+            "                     _output.npy (float32, only the batch's real images) and DIR/labels.txt\n"
             "  -h, --help         this text\n\n"
             "Exit codes: 0 success, 1 bad input, 2 usage error.\n");
 }
@@ -50,20 +60,44 @@ static int64_t label_rank(const float *logits, int64_t classes, int label) {
     return rank;
 }
 
-static int write_json(const char *path, const char *model, int64_t images, int64_t labelled, int64_t skipped,
-                      double top1, double top5, double seconds) {
+static int write_json(const char *path, const char *model, const char *mode, int64_t images, int64_t labelled,
+                      int64_t skipped, double top1, double top5, double seconds) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
-    fprintf(f, "{\"model\": \"%s\", \"images\": %" PRId64 ", \"labelled\": %" PRId64 ", \"skipped\": %" PRId64
+    fprintf(f, "{\"model\": \"%s\", \"mode\": \"%s\", \"images\": %" PRId64 ", \"labelled\": %" PRId64 ", \"skipped\": %" PRId64
                ", \"top1\": %.6f, \"top5\": %.6f, \"seconds\": %.3f}\n",
-            model, images, labelled, skipped, top1, top5, seconds);
+            model, mode, images, labelled, skipped, top1, top5, seconds);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         remove(tmp);
         return -1;
     }
     return 0;
+}
+
+static const char *const mode_names[] = {"fp32", "quantsim", "int8"};
+
+static int parse_mode(const char *text, qp_engine_mode *mode) {
+    for (int m = 0; m < 3; m++)
+        if (strcmp(text, mode_names[m]) == 0) return *mode = (qp_engine_mode)m, 0;
+    return -1;
+}
+
+/* --dump: the batch's real rows of input and output 0, so another runtime can be compared on
+ * exactly the tensors qpipe saw. */
+static qp_status dump_batch(const char *dir, int k, const qp_value *in, const qp_value *out, int rows, int batch) {
+    char path[4096];
+    qp_shape shape = in->shape;
+    shape.dims[0] = rows;
+    snprintf(path, sizeof path, "%s/batch_%05d_input.npy", dir, k);
+    qp_status st = qp_npy_write(path, QP_DT_FLOAT, &shape, in->data);
+    if (st != QP_OK) return st;
+    shape = out->shape;
+    if (shape.rank < 1 || shape.dims[0] != batch) return qp_error(QP_ERR_SHAPE, "--dump: output 0 is not batched");
+    shape.dims[0] = rows;
+    snprintf(path, sizeof path, "%s/batch_%05d_output.npy", dir, k);
+    return qp_npy_write(path, QP_DT_FLOAT, &shape, out->data);
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -76,11 +110,14 @@ int cmd_eval(int argc, char **argv) {
         {"mean", required_argument, 0, 'm'},   {"std", required_argument, 0, 'd'},
         {"batch", required_argument, 0, 'b'},  {"threads", required_argument, 0, 't'},
         {"json", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
+        {"mode", required_argument, 0, 'M'},   {"dump", required_argument, 0, 'D'},
         {0, 0, 0, 0}};
     qp_dataset_config cfg;
     qp_dataset_config_init(&cfg);
     int batch = 8, n_threads = 0, c, count;
-    const char *json_path = NULL;
+    const char *json_path = NULL, *dump_dir = NULL;
+    qp_engine_mode mode = QP_MODE_FP32;
+    int mode_given = 0;
     qp_status st;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -108,6 +145,11 @@ int cmd_eval(int argc, char **argv) {
             if (cli_parse_int(optarg, 1, &n_threads)) return cli_usage_error("eval", "--threads wants a positive integer");
             break;
         case 'j': json_path = optarg; break;
+        case 'M':
+            if (parse_mode(optarg, &mode)) return cli_usage_error("eval", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
+            mode_given = 1;
+            break;
+        case 'D': dump_dir = optarg; break;
         case 'h': usage(stdout); return QP_EXIT_OK;
         default: return cli_usage_error("eval", "unknown option");
         }
@@ -121,12 +163,30 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = argv[optind];
 
     qp_graph *g = NULL;
-    if ((st = qp_onnx_load(model_path, &g)) != QP_OK) return cli_fail("eval", st);
+    qp_encodings *enc = NULL;
+    qp_qdq_import_stats qstats;
+    if ((st = qp_model_load_any(model_path, &g, &enc, &qstats)) != QP_OK) return cli_fail("eval", st);
+    if (!mode_given) mode = enc ? QP_MODE_INT8 : QP_MODE_FP32;
+    if (mode != QP_MODE_FP32 && !enc) {
+        qp_graph_free(g);
+        return cli_usage_error("eval", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
+                               "nodes); %s has none (export one with a pipeline's export_qdq pass)", mode_names[mode],
+                               model_path);
+    }
+    if (dump_dir && mkdir(dump_dir, 0777) != 0 && errno != EEXIST) {
+        qp_graph_free(g);
+        qp_encodings_free(enc);
+        fprintf(stderr, "qpipe eval: error: cannot create %s: %s\n", dump_dir, strerror(errno));
+        return QP_EXIT_BAD_INPUT;
+    }
     qp_dataset *ds = NULL;
     if ((st = qp_dataset_open(&cfg, &ds)) != QP_OK) {
         qp_graph_free(g);
+        qp_encodings_free(enc);
         return cli_fail("eval", st);
     }
+    FILE *labels_out = NULL;
+    int64_t n_batches = 0;
     int rc = QP_EXIT_OK;
     qp_plan *plan = NULL;
     qp_dataset_iter *it = NULL;
@@ -139,11 +199,20 @@ int cmd_eval(int argc, char **argv) {
     qp_input_shape fixed = {g->tensors[g->inputs[0]]->name, {.rank = 4, .dims = {batch, ch, h, w}}};
     if (qp_dataset_preprocess(ds)->layout == QP_LAYOUT_NHWC)
         fixed.shape = (qp_shape){.rank = 4, .dims = {batch, h, w, ch}};
-    qp_plan_options popts = {.mode = QP_MODE_FP32, .batch = batch, .n_threads = n_threads,
-                             .input_shapes = &fixed, .n_input_shapes = 1};
+    qp_plan_options popts = {.mode = mode, .batch = batch, .n_threads = n_threads,
+                             .input_shapes = &fixed, .n_input_shapes = 1, .encodings = enc};
     if ((st = qp_plan_create(g, &popts, &plan)) != QP_OK || (st = qp_dataset_iter_new(ds, batch, &it)) != QP_OK) {
         rc = cli_fail("eval", st);
         goto done;
+    }
+    if (dump_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/labels.txt", dump_dir);
+        if (!(labels_out = fopen(path, "w"))) {
+            fprintf(stderr, "qpipe eval: error: cannot write %s: %s\n", path, strerror(errno));
+            rc = QP_EXIT_BAD_INPUT;
+            goto done;
+        }
     }
     const qp_value *out = qp_plan_output(plan, 0);
     int64_t classes = qp_shape_numel(&out->shape) / batch;
@@ -165,6 +234,15 @@ int cmd_eval(int argc, char **argv) {
             rc = cli_fail("eval", st);
             goto done;
         }
+        if (dump_dir) {
+            if ((st = dump_batch(dump_dir, (int)n_batches, in, out, b.n, batch)) != QP_OK) {
+                rc = cli_fail("eval", st);
+                goto done;
+            }
+            for (int i = 0; i < b.n; i++)
+                fprintf(labels_out, "%s %d\n", qp_dataset_name(ds, b.indices[i]), b.labels[i]);
+        }
+        n_batches++;
         for (int i = 0; i < b.n; i++) {
             images++;
             int label = b.labels[i];
@@ -188,16 +266,31 @@ int cmd_eval(int argc, char **argv) {
                 qp_dataset_iter_skipped_reason(it, k));
     double acc1 = labelled ? (double)top1 / (double)labelled : 0, acc5 = labelled ? (double)top5 / (double)labelled : 0;
     printf("model:    %s\n", model_path);
+    if (enc)
+        printf("quantized: %d activation encodings, %d weights, %d biases, %d QLinear ops converted, %d Q/DQ kept as "
+               "fp32 ops\n", qstats.activations, qstats.weights, qstats.biases, qstats.converted, qstats.kept);
+    if (mode == QP_MODE_INT8) {
+        char fallbacks[1024];
+        if (qp_plan_fp32_fallback_summary(plan, fallbacks, sizeof fallbacks)) {
+            printf("in fp32:  %s\n", fallbacks);
+            for (int i = 0; i < qp_plan_num_fp32_fallbacks(plan) && i < 5; i++) {
+                int id = qp_plan_fp32_fallback_node(plan, i);
+                const qp_node *fn = &g->nodes[id];
+                if (fn->name[0]) printf("          '%s' (%s): %s\n", fn->name, fn->op_type, qp_plan_fp32_fallback_reason(plan, i));
+                else printf("          node #%d (%s): %s\n", id, fn->op_type, qp_plan_fp32_fallback_reason(plan, i));
+            }
+        }
+    }
     printf("images:   %" PRId64 " evaluated, %" PRId64 " labelled, %" PRId64 " skipped (unreadable)\n", images,
            labelled, skipped);
     if (labelled) {
-        printf("fp32 top-1: %.2f%% (%" PRId64 "/%" PRId64 ")\n", 100 * acc1, top1, labelled);
-        printf("fp32 top-5: %.2f%% (%" PRId64 "/%" PRId64 ")\n", 100 * acc5, top5, labelled);
+        printf("%s top-1: %.2f%% (%" PRId64 "/%" PRId64 ")\n", mode_names[mode], 100 * acc1, top1, labelled);
+        printf("%s top-5: %.2f%% (%" PRId64 "/%" PRId64 ")\n", mode_names[mode], 100 * acc5, top5, labelled);
     } else {
         printf("no labels: accuracy not computed\n");
     }
     printf("time:     %.2f s (%.1f images/s, batch %d)\n", seconds, seconds > 0 ? (double)images / seconds : 0, batch);
-    if (json_path && write_json(json_path, model_path, images, labelled, skipped, acc1, acc5, seconds) != 0) {
+    if (json_path && write_json(json_path, model_path, mode_names[mode], images, labelled, skipped, acc1, acc5, seconds) != 0) {
         fprintf(stderr, "qpipe eval: error: cannot write %s\n", json_path);
         rc = QP_EXIT_BAD_INPUT;
     }
@@ -206,9 +299,14 @@ int cmd_eval(int argc, char **argv) {
         rc = QP_EXIT_BAD_INPUT;
     }
 done:
+    if (labels_out && fclose(labels_out) != 0 && rc == QP_EXIT_OK) {
+        fprintf(stderr, "qpipe eval: error: cannot write %s/labels.txt\n", dump_dir);
+        rc = QP_EXIT_BAD_INPUT;
+    }
     qp_dataset_iter_free(it);
     qp_plan_free(plan);
     qp_dataset_close(ds);
     qp_graph_free(g);
+    qp_encodings_free(enc);
     return rc;
 }

@@ -15,7 +15,7 @@ extern "C" {
  * grows (new functions, new fields in reserved space), so a plugin built for minor m loads into
  * any host with minor >= m. */
 #define QP_ABI_VERSION_MAJOR 1
-#define QP_ABI_VERSION_MINOR 0
+#define QP_ABI_VERSION_MINOR 1
 
 /* The one symbol every plugin exports. */
 #define QP_PLUGIN_ENTRY_SYMBOL "qp_plugin_entry"
