@@ -35,7 +35,7 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *a) {
     int64_t rows, cols;
     qp_q8_dwconv_padded_dims(w, &rows, &cols);
     uint8_t *padded = (uint8_t *)(((uintptr_t)a->scratch + 31) & ~(uintptr_t)31);
-    int32_t *wpairs = (int32_t *)(void *)(padded + rows * cols + QP_Q8_DWCONV_SLACK);
+    int32_t *wpairs = (int32_t *)(void *)(padded + rows * cols);
     const __m256i zp16 = _mm256_set1_epi16((int16_t)a->out_zero_point);
     const __m128i qmin = _mm_set1_epi8((char)a->qmin), qmax = _mm_set1_epi8((char)a->qmax);
     const int64_t second = sw == 1 ? 1 : 16; /* stride 1: odd outputs; stride 2: outputs 8..15 */

@@ -35,14 +35,6 @@ static inline __m512i quad_index(int64_t sw, int64_t dw) {
     return _mm512_loadu_si512(idx);
 }
 
-/* Bytes [start, start + 64) of a row of `width` bytes that lie inside it, as a load mask. */
-static inline __mmask64 inside_mask(int64_t start, int64_t width) {
-    const int64_t lo = start < 0 ? -start : 0, hi = width - start < 64 ? width - start : 64;
-    if (hi <= lo) return 0;
-    const uint64_t upto_hi = hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1);
-    return (__mmask64)(upto_hi & ~(((uint64_t)1 << lo) - 1));
-}
-
 /* One input row a step reads: its offset r from the step's first input row, and which tap row
  * it is for each output row of the step (-1: none). The same for every step and channel. */
 typedef struct step_row {
@@ -95,7 +87,7 @@ __attribute__((always_inline)) static inline void rows_step(const qp_u8_dwconv_a
         __m512i a0l = bias, a0h = bias, a1l = bias, a1h = bias, a2l = bias, a2h = bias, a3l = bias, a3h = bias;
         for (int64_t q = 0; q < quads; q++) {
             const int64_t start = ow * sw - w->pad_left + q * quad_step;
-            const __mmask64 m0 = inside_mask(start, W), m1 = HALF ? 0 : inside_mask(start + 16 * sw, W);
+            const __mmask64 m0 = qp_q8_avx512_inside_mask(start, W), m1 = HALF ? 0 : qp_q8_avx512_inside_mask(start + 16 * sw, W);
             const __m512i *wq = ch->wvec + q;
             for (int e = 0; e < n; e++) {
                 __m512i x0 = ch->zp_in, x1 = ch->zp_in;

@@ -2,13 +2,12 @@
 #include "kernels/int8/q8_kernels.h"
 #include "kernels/int8/q8_window.h"
 
-/* The largest need of any variant: the zero-point-padded plane (aligned to 64, with the load
- * slack) and the AVX2 variant's int16 tap pairs after it. */
+/* The largest need of any variant: the AVX2 variant's zero-point-padded plane and its int16 tap
+ * pairs (the VNNI variant reads the input in place and needs none). */
 size_t qp_u8_dwconv_scratch_size(const qp_q8_window *win) {
     int64_t rows, cols;
     qp_q8_dwconv_padded_dims(win, &rows, &cols);
-    return (size_t)(rows * cols) + 64 + QP_Q8_DWCONV_SLACK +
-           (size_t)(win->kernel_h * ((win->kernel_w + 1) / 2)) * 4;
+    return (size_t)(rows * cols) + 64 + (size_t)(win->kernel_h * ((win->kernel_w + 1) / 2)) * 4;
 }
 
 void qp_u8_dwconv__ref(const qp_u8_dwconv_args *a) {

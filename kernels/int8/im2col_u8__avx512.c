@@ -8,14 +8,7 @@
 #else
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi")
 #endif
-#include <immintrin.h>
-
-static inline __mmask64 inside_mask(int64_t start, int64_t width) {
-    const int64_t lo = start < 0 ? -start : 0, hi = width - start < 64 ? width - start : 64;
-    if (hi <= lo) return 0;
-    const uint64_t upto_hi = hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1);
-    return (__mmask64)(upto_hi & ~(((uint64_t)1 << lo) - 1));
-}
+#include "kernels/int8/q8_avx512.h"
 
 /* Same output as qp_u8_im2col__ref. Bytes of a tap row outside the input row load as the pad
  * value (a masked load with the pad value as the merge source), so there are no border cases
@@ -48,10 +41,10 @@ void qp_u8_im2col__avx512(const qp_q8_window *win, int64_t channels, const uint8
                         const int64_t start = ow * sw - win->pad_left + kw * win->dilation_w;
                         __m512i v = pad;
                         if (inside) {
-                            v = _mm512_mask_loadu_epi8(pad, inside_mask(start, W), src_row + start);
+                            v = _mm512_mask_loadu_epi8(pad, qp_q8_avx512_inside_mask(start, W), src_row + start);
                             if (sw > 1)
                                 v = _mm512_permutex2var_epi8(
-                                    v, index, _mm512_mask_loadu_epi8(pad, inside_mask(start + 64, W), src_row + start + 64));
+                                    v, index, _mm512_mask_loadu_epi8(pad, qp_q8_avx512_inside_mask(start + 64, W), src_row + start + 64));
                         }
                         const int64_t count = OW - ow < B ? OW - ow : B;
                         _mm512_mask_storeu_epi8(dst + ow, (__mmask64)-1 >> (64 - count), v);

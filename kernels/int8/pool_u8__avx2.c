@@ -9,6 +9,15 @@
 #endif
 #include <immintrin.h>
 
+/* 16 taps j * sw of a row from p (stride 2: the even bytes of 32). */
+static inline __m128i taps16(const uint8_t *p, int64_t sw) {
+    const __m128i x0 = _mm_loadu_si128((const __m128i *)p);
+    if (sw == 1) return x0;
+    const __m128i even = _mm_set1_epi16(0x00FF);
+    const __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 16));
+    return _mm_packus_epi16(_mm_and_si128(x0, even), _mm_and_si128(x1, even));
+}
+
 /* 32 taps j * sw of a row from p (stride 1: one load; stride 2: the even bytes of 64). */
 static inline __m256i taps32(const uint8_t *p, int64_t sw) {
     const __m256i x0 = _mm256_loadu_si256((const __m256i *)p);
@@ -19,7 +28,8 @@ static inline __m256i taps32(const uint8_t *p, int64_t sw) {
 }
 
 /* MaxPool. Blocks of 32 outputs whose every tap, and every byte the loads touch, lies inside the
- * input row take the vector path; the rest (borders, ceil-mode overhang, strides > 2) use the
+ * input row take the vector path (32 outputs a step, then 16; the last block of each width
+ * overlapping its neighbour); the rest (borders, ceil-mode overhang, strides > 2) use the
  * reference's per-output code. */
 void qp_u8_maxpool__avx2(const qp_u8_pool_args *a) {
     const qp_q8_window *w = &a->win;
@@ -43,18 +53,38 @@ void qp_u8_maxpool__avx2(const qp_u8_pool_args *a) {
                 const int64_t ih = oh * w->stride_h - w->pad_top + kh * w->dilation_h;
                 if (ih >= 0 && ih < H) rows[n_rows++] = plane + ih * W;
             }
+            int64_t kh_b, kh_e;
+            qp_q8_kh_range(w, oh, &kh_b, &kh_e);
             int64_t ow = 0;
-            for (; ow < lo && ow < OW; ow++) out[oh * OW + ow] = qp_q8_maxpool_one(a, plane, oh, ow, lo, hi);
-            /* vector blocks: the last load of the block ends inside the row */
-            for (; ow + 32 <= hi && (ow * sw - w->pad_left) + last_tap + 32 * sw <= W; ow += 32) {
-                __m256i best = _mm256_setzero_si256(); /* no valid row: max 0, clamped to qmin */
-                for (int r = 0; r < n_rows; r++)
-                    for (int64_t kw = 0; kw < KW; kw++)
-                        best = _mm256_max_epu8(best, taps32(rows[r] + ow * sw - w->pad_left + kw * w->dilation_w, sw));
-                best = _mm256_min_epu8(_mm256_max_epu8(best, qmin), qmax);
-                _mm256_storeu_si256((__m256i *)(out + oh * OW + ow), best);
+            for (; ow < lo && ow < OW; ow++) out[oh * OW + ow] = qp_q8_maxpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
+            /* vector blocks of 32, then of 16: each block's loads end inside the row, and the last
+             * block of each width overlaps its neighbour (recomputing equal bytes) to reach as far
+             * right as the row allows */
+            for (int64_t width = 32; width >= 16; width /= 2) {
+                const int64_t fits = (W - last_tap - width * sw + w->pad_left) / sw; /* last start that fits */
+                const int64_t last = fits < hi - width ? fits : hi - width;
+                while (ow < hi && ow <= last + width - 1 && last >= lo) {
+                    const int64_t b = ow <= last ? ow : last;
+                    const int64_t start = b * sw - w->pad_left;
+                    if (width == 32) {
+                        __m256i best = _mm256_setzero_si256(); /* no valid row: max 0, clamped to qmin */
+                        for (int r = 0; r < n_rows; r++)
+                            for (int64_t kw = 0; kw < KW; kw++)
+                                best = _mm256_max_epu8(best, taps32(rows[r] + start + kw * w->dilation_w, sw));
+                        best = _mm256_min_epu8(_mm256_max_epu8(best, qmin), qmax);
+                        _mm256_storeu_si256((__m256i *)(out + oh * OW + b), best);
+                    } else {
+                        __m128i best = _mm_setzero_si128();
+                        for (int r = 0; r < n_rows; r++)
+                            for (int64_t kw = 0; kw < KW; kw++)
+                                best = _mm_max_epu8(best, taps16(rows[r] + start + kw * w->dilation_w, sw));
+                        best = _mm_min_epu8(_mm_max_epu8(best, _mm256_castsi256_si128(qmin)), _mm256_castsi256_si128(qmax));
+                        _mm_storeu_si128((__m128i *)(out + oh * OW + b), best);
+                    }
+                    ow = b + width;
+                }
             }
-            for (; ow < OW; ow++) out[oh * OW + ow] = qp_q8_maxpool_one(a, plane, oh, ow, lo, hi);
+            for (; ow < OW; ow++) out[oh * OW + ow] = qp_q8_maxpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
         }
     }
 }

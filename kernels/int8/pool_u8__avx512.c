@@ -11,14 +11,6 @@
 #endif
 #include "kernels/int8/q8_avx512.h"
 
-/* Bytes [start, start + 64) of a row of `width` bytes that lie inside it, as a load mask. */
-static inline __mmask64 inside_mask(int64_t start, int64_t width) {
-    const int64_t lo = start < 0 ? -start : 0, hi = width - start < 64 ? width - start : 64;
-    if (hi <= lo) return 0;
-    const uint64_t upto_hi = hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1);
-    return (__mmask64)(upto_hi & ~(((uint64_t)1 << lo) - 1));
-}
-
 /* MaxPool, one output row of B outputs per step (B = 64 for strides 1-2, 32 up to 4, 16 up to
  * 8). A tap column for B outputs is bytes start + j * sw: one masked load (stride 1) or two and
  * a vpermt2b picking every sw-th byte of 128. Bytes outside the input row load as 0, the
@@ -53,7 +45,7 @@ void qp_u8_maxpool__avx512(const qp_u8_pool_args *a) {
                 __m512i best = _mm512_setzero_si512();
                 for (int64_t kw = 0; kw < KW; kw++) {
                     const int64_t start = ow * sw - w->pad_left + kw * dw;
-                    const __mmask64 m0 = inside_mask(start, W), m1 = sw > 1 ? inside_mask(start + 64, W) : 0;
+                    const __mmask64 m0 = qp_q8_avx512_inside_mask(start, W), m1 = sw > 1 ? qp_q8_avx512_inside_mask(start + 64, W) : 0;
                     for (int r = 0; r < n_rows; r++) {
                         __m512i v = _mm512_maskz_loadu_epi8(m0, rows[r] + start);
                         if (sw > 1) v = _mm512_permutex2var_epi8(v, index, _mm512_maskz_loadu_epi8(m1, rows[r] + start + 64));
@@ -95,19 +87,21 @@ void qp_u8_avgpool__avx512(const qp_u8_pool_args *a) {
         uint8_t *out = a->output + c * OH * OW;
         for (int64_t oh = oh_begin; oh < oh_end; oh++) {
             const int64_t h0 = oh * w->stride_h - w->pad_top;
+            int64_t kh_b, kh_e;
+            qp_q8_kh_range(w, oh, &kh_b, &kh_e);
             const int rows_inside = h0 >= 0 && h0 + (KH - 1) * w->dilation_h < H;
             const int64_t v_lo = rows_inside ? lo : OW, v_hi = rows_inside ? hi : OW;
-            for (int64_t ow = 0; ow < v_lo; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi);
+            for (int64_t ow = 0; ow < v_lo; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
             for (int64_t ow = v_lo; ow < v_hi; ow += 64) {
                 __m512i s0 = _mm512_setzero_si512(), s1 = s0;
                 for (int64_t kh = 0; kh < KH; kh++) {
                     const uint8_t *row = plane + (h0 + kh * w->dilation_h) * W;
                     for (int64_t kw = 0; kw < KW; kw++) {
                         const int64_t start = ow * sw - w->pad_left + kw * w->dilation_w;
-                        __m512i v = _mm512_maskz_loadu_epi8(inside_mask(start, W), row + start);
+                        __m512i v = _mm512_maskz_loadu_epi8(qp_q8_avx512_inside_mask(start, W), row + start);
                         if (sw > 1)
                             v = _mm512_permutex2var_epi8(v, index,
-                                                         _mm512_maskz_loadu_epi8(inside_mask(start + 64, W), row + start + 64));
+                                                         _mm512_maskz_loadu_epi8(qp_q8_avx512_inside_mask(start + 64, W), row + start + 64));
                         s0 = _mm512_add_epi16(s0, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)));
                         s1 = _mm512_add_epi16(s1, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
                     }
@@ -124,7 +118,7 @@ void qp_u8_avgpool__avx512(const qp_u8_pool_args *a) {
                 _mm512_mask_storeu_epi8(out + oh * OW + ow, (__mmask64)-1 >> (64 - n),
                                         qp_q8_avx512_pack64(r0, r1, r2, r3, zp16, qmin, qmax));
             }
-            for (int64_t ow = v_hi; ow < OW; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi);
+            for (int64_t ow = v_hi; ow < OW; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
         }
     }
 }

@@ -13,9 +13,12 @@ void qp_u8_maxpool__ref(const qp_u8_pool_args *a) {
     for (int64_t c = 0; c < a->channels; c++) {
         const uint8_t *plane = a->input + c * plane_in;
         uint8_t *out = a->output + c * plane_out;
-        for (int64_t oh = oh_begin; oh < oh_end; oh++)
+        for (int64_t oh = oh_begin; oh < oh_end; oh++) {
+            int64_t kh_b, kh_e;
+            qp_q8_kh_range(w, oh, &kh_b, &kh_e);
             for (int64_t ow = 0; ow < w->out_w; ow++)
-                out[oh * w->out_w + ow] = qp_q8_maxpool_one(a, plane, oh, ow, lo, hi);
+                out[oh * w->out_w + ow] = qp_q8_maxpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
+        }
     }
 }
 
@@ -28,9 +31,12 @@ void qp_u8_avgpool__ref(const qp_u8_pool_args *a) {
     for (int64_t c = 0; c < a->channels; c++) {
         const uint8_t *plane = a->input + c * plane_in;
         uint8_t *out = a->output + c * plane_out;
-        for (int64_t oh = oh_begin; oh < oh_end; oh++)
+        for (int64_t oh = oh_begin; oh < oh_end; oh++) {
+            int64_t kh_b, kh_e;
+            qp_q8_kh_range(w, oh, &kh_b, &kh_e);
             for (int64_t ow = 0; ow < w->out_w; ow++)
-                out[oh * w->out_w + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi);
+                out[oh * w->out_w + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
+        }
     }
 }
 

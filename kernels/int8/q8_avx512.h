@@ -67,12 +67,13 @@ static inline __m512i qp_q8_avx512_q31_mul(__m512i x, const qp_q8_avx512_rq *rq)
     return _mm512_mask_blend_epi32(0xAAAA, even, odd);
 }
 
-/* 16 requantized lanes -> 16 bytes in lane order: saturate to int16, add the zero point
- * saturating, saturate to u8, clamp (equal to clamp(zp + v) on unbounded integers). */
-static inline __m128i qp_q8_avx512_pack16(__m512i v, __m256i zp16, __m128i qmin, __m128i qmax) {
-    const __m256i w = _mm256_adds_epi16(_mm512_cvtsepi32_epi16(v), zp16);
-    const __m128i b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    return _mm_min_epu8(_mm_max_epu8(b, qmin), qmax);
+/* Bytes [start, start + 64) of a row of `width` bytes that lie inside it, as a load mask: masked
+ * loads then read padding as the merge value and never touch memory outside the row. */
+static inline __mmask64 qp_q8_avx512_inside_mask(int64_t start, int64_t width) {
+    const int64_t lo = start < 0 ? -start : 0, hi = width - start < 64 ? width - start : 64;
+    if (hi <= lo) return 0;
+    const uint64_t upto_hi = hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1);
+    return (__mmask64)(upto_hi & ~(((uint64_t)1 << lo) - 1));
 }
 
 /* 64 requantized lanes (a: outputs 0..15, b: 16..31, c: 32..47, d: 48..63) -> 64 bytes in order:

@@ -17,8 +17,11 @@ extern "C" {
  *   with zero point 128); weights are int8, symmetric (zero point 0);
  * - accumulation is int32 and wraps modulo 2^32 identically in every variant (a well-formed
  *   model never gets there: K * 255 * 128 + |bias| < 2^31 holds for K <= 65793);
- * - outputs are clamp(zp_out + qp_q31_mul(acc, requant), qmin, qmax); activation functions
- *   that are clamps (Relu, Relu6, Clip) are fused by narrowing [qmin, qmax];
+ * - outputs are clamp(zp_out + qp_q31_mul(acc, requant), qmin, qmax) with one rounding (Add and
+ *   Mul: the same with wide int64 multipliers, qp_wide_requantize); activation functions that
+ *   are clamps (Relu, Relu6, Clip) are fused by narrowing [qmin, qmax];
+ * - any partition of the outputs across calls (rows, columns, channels, elements) gives the
+ *   same bytes: docs/kernels.md, "Splitting work across threads";
  * - kernels never allocate: scratch comes from the caller, sized by the *_scratch_size() twin;
  * - every SIMD variant is bit-exact with the __ref variant of the same signature. */
 

@@ -55,14 +55,18 @@ static inline int64_t qp_q8_taps_inside(int64_t start, int64_t dilation, int64_t
     return e - b;
 }
 
+/* The valid kernel rows [*kh_b, *kh_e) of output row oh (once per row, not per output). */
+static inline void qp_q8_kh_range(const qp_q8_window *w, int64_t oh, int64_t *kh_b, int64_t *kh_e) {
+    qp_q8_valid_outputs(oh * w->stride_h - w->pad_top, w->dilation_h, w->in_h, w->kernel_h, kh_b, kh_e);
+}
+
 /* One MaxPool output: clamp(max over the valid taps, qmin, qmax), qmin for a window with no
- * valid tap; [lo, hi) from qp_q8_interior_columns. */
+ * valid tap; [lo, hi) from qp_q8_interior_columns, [kh_b, kh_e) from qp_q8_kh_range. */
 static inline uint8_t qp_q8_maxpool_one(const qp_u8_pool_args *a, const uint8_t *plane, int64_t oh, int64_t ow,
-                                        int64_t lo, int64_t hi) {
+                                        int64_t lo, int64_t hi, int64_t kh_b, int64_t kh_e) {
     const qp_q8_window *w = &a->win;
     const int64_t h0 = oh * w->stride_h - w->pad_top, w0 = ow * w->stride_w - w->pad_left;
-    int64_t kh_b, kh_e, kw_b, kw_e;
-    qp_q8_valid_outputs(h0, w->dilation_h, w->in_h, w->kernel_h, &kh_b, &kh_e);
+    int64_t kw_b, kw_e;
     qp_q8_kw_range(w, ow, lo, hi, &kw_b, &kw_e);
     int best = -1;
     for (int64_t kh = kh_b; kh < kh_e; kh++) {
@@ -78,13 +82,12 @@ static inline uint8_t qp_q8_maxpool_one(const qp_u8_pool_args *a, const uint8_t 
 }
 
 /* One AveragePool output: clamp(zo + qp_q31_mul(sum over valid taps of (x - za), count_requant[count])),
- * count per count_include_pad; [lo, hi) from qp_q8_interior_columns. */
+ * count per count_include_pad; [lo, hi) and [kh_b, kh_e) as for qp_q8_maxpool_one. */
 static inline uint8_t qp_q8_avgpool_one(const qp_u8_pool_args *a, const uint8_t *plane, int64_t oh, int64_t ow,
-                                        int64_t lo, int64_t hi) {
+                                        int64_t lo, int64_t hi, int64_t kh_b, int64_t kh_e) {
     const qp_q8_window *w = &a->win;
     const int64_t h0 = oh * w->stride_h - w->pad_top, w0 = ow * w->stride_w - w->pad_left;
-    int64_t kh_b, kh_e, kw_b, kw_e;
-    qp_q8_valid_outputs(h0, w->dilation_h, w->in_h, w->kernel_h, &kh_b, &kh_e);
+    int64_t kw_b, kw_e;
     qp_q8_kw_range(w, ow, lo, hi, &kw_b, &kw_e);
     uint32_t sum = 0; /* wraps only for windows of more than 2^23 taps */
     for (int64_t kh = kh_b; kh < kh_e; kh++) {
@@ -122,14 +125,9 @@ static inline uint8_t qp_q8_dwconv_one(const qp_u8_dwconv_args *a, const uint8_t
     return qp_requantize((int32_t)acc, q.multiplier, q.shift, a->out_zero_point, a->qmin, a->qmax);
 }
 
-/* Bytes the depthwise variants may read past the padded plane's last row (a 64-byte load from
- * the last block's first tap); the scratch holds them and the memset fills them. */
-#define QP_Q8_DWCONV_SLACK 128
-
-/* The zero-point-padded plane the SIMD depthwise kernels copy each channel into: rows
+/* The zero-point-padded plane the AVX2 depthwise kernel copies each channel into: rows
  * [-pad_top, rows), columns [-pad_left, cols), covering every tap of every output (even when
- * out_h/out_w exceed what the pads imply) plus 96 columns for the last block's reads (32
- * outputs at stride 2 and a 64-byte load). */
+ * out_h/out_w exceed what the pads imply) plus 48 columns for the last 16-output block's reads. */
 static inline void qp_q8_dwconv_padded_dims(const qp_q8_window *w, int64_t *rows, int64_t *cols) {
     int64_t r = w->pad_top + w->in_h + w->pad_bottom;
     const int64_t r_taps = (w->out_h - 1) * w->stride_h + (w->kernel_h - 1) * w->dilation_h + 1;
@@ -138,7 +136,7 @@ static inline void qp_q8_dwconv_padded_dims(const qp_q8_window *w, int64_t *rows
     const int64_t c_taps = (w->out_w - 1) * w->stride_w + (w->kernel_w - 1) * w->dilation_w + 1;
     if (c_taps > c) c = c_taps;
     *rows = r;
-    *cols = (c + 96 + 31) & ~(int64_t)31;
+    *cols = (c + 48 + 31) & ~(int64_t)31;
 }
 
 #endif

@@ -241,7 +241,8 @@ static inline void store_rows(const qp_u8s8_gemm_args *a, __m512i bytes, int64_t
  * the stack. The epilogue requantizes two rows at a time into one 64-byte pack. */
 __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_args *a, const uint8_t *tile,
                                                              const uint8_t *xp, int64_t k4, int64_t m0, int rows,
-                                                             int64_t col, int64_t width, int HALF) {
+                                                             const qp_q8_avx512_rq *rqs, int64_t col, int64_t width,
+                                                             int HALF) {
     int32_t b[MR];
     memcpy(b, tile, sizeof b);
 #define QP_ACC_INIT(r) __m512i a##r##0 = _mm512_set1_epi32(b[r]), a##r##1 = a##r##0
@@ -267,25 +268,20 @@ __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_
     const __m512i qmin = _mm512_set1_epi8((char)a->qmin), qmax = _mm512_set1_epi8((char)a->qmax);
     const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
                                 {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
-    qp_q31 rq_rows[MR] = {{0, 0}};
-    memcpy(rq_rows, a->requant + m0, (size_t)rows * sizeof(qp_q31));
     if (HALF) { /* four rows of 16 per pack */
         for (int r = 0; r < rows; r += 4) {
             __m512i v[4];
-            for (int i = 0; i < 4; i++) {
-                const qp_q8_avx512_rq rq = qp_q8_avx512_rq_make(rq_rows[r + i]);
-                v[i] = qp_q8_avx512_q31_mul(acc[r + i][0], &rq);
-            }
+            for (int i = 0; i < 4; i++) v[i] = qp_q8_avx512_q31_mul(acc[r + i][0], &rqs[r + i]);
             store_rows(a, qp_q8_avx512_pack64(v[0], v[1], v[2], v[3], zp16, qmin, qmax), m0 + r,
                        rows - r < 4 ? rows - r : 4, 16, col, width);
         }
         return;
     }
     for (int r = 0; r < rows; r += 2) {
-        const qp_q8_avx512_rq rq0 = qp_q8_avx512_rq_make(rq_rows[r]), rq1 = qp_q8_avx512_rq_make(rq_rows[r + 1]);
-        const __m512i bytes = qp_q8_avx512_pack64(qp_q8_avx512_q31_mul(acc[r][0], &rq0), qp_q8_avx512_q31_mul(acc[r][1], &rq0),
-                                                  qp_q8_avx512_q31_mul(acc[r + 1][0], &rq1),
-                                                  qp_q8_avx512_q31_mul(acc[r + 1][1], &rq1), zp16, qmin, qmax);
+        const qp_q8_avx512_rq *rq0 = &rqs[r], *rq1 = &rqs[r + 1];
+        const __m512i bytes = qp_q8_avx512_pack64(qp_q8_avx512_q31_mul(acc[r][0], rq0), qp_q8_avx512_q31_mul(acc[r][1], rq0),
+                                                  qp_q8_avx512_q31_mul(acc[r + 1][0], rq1),
+                                                  qp_q8_avx512_q31_mul(acc[r + 1][1], rq1), zp16, qmin, qmax);
         if (a->out_n_stride == 1 && width == NR) {
             _mm256_storeu_si256((__m256i *)(a->out + (m0 + r) * a->out_m_stride + col), _mm512_castsi512_si256(bytes));
             if (r + 1 < rows)
@@ -313,13 +309,17 @@ static void vnni_run(const qp_u8s8_gemm_args *a) {
         for (int64_t m0 = a->m_begin; m0 < a->m_end; m0 += MR) {
             const uint8_t *tile = packed + (size_t)(m0 / MR) * tb;
             const int rows = a->m_end - m0 < MR ? (int)(a->m_end - m0) : MR;
+            /* the rows' requantization constants, once per tile for all its column blocks (rows
+             * past the end get a zero multiplier; their results are never stored) */
+            qp_q8_avx512_rq rqs[MR];
+            for (int r = 0; r < MR; r++) rqs[r] = qp_q8_avx512_rq_make(r < rows ? a->requant[m0 + r] : (qp_q31){0, 0});
             for (int64_t c0 = 0; c0 < nc; c0 += NR) {
                 const uint8_t *xp = panel + (c0 / NR) * k4 * NR * 4;
                 const int64_t width = nc - c0 < NR ? nc - c0 : NR;
                 if (width > NR / 2)
-                    tile_block(a, tile, xp, k4, m0, rows, n0 + c0, width, 0);
+                    tile_block(a, tile, xp, k4, m0, rows, rqs, n0 + c0, width, 0);
                 else
-                    tile_block(a, tile, xp, k4, m0, rows, n0 + c0, width, 1);
+                    tile_block(a, tile, xp, k4, m0, rows, rqs, n0 + c0, width, 1);
             }
         }
     }

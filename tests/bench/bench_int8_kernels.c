@@ -363,6 +363,9 @@ int main(int argc, char **argv) {
     /* MobileNetV1 pointwise conv at 28x28, and MobileNetV2's 24->144 expansion at 56x56 */
     bench_gemm("1x1 conv (MobileNetV1 pw, 128->128 @28x28)", 128, 28 * 28, 128, 0, NULL, 0);
     bench_gemm("1x1 conv (MobileNetV2 expand, 24->144 @56x56)", 144, 56 * 56, 24, 0, NULL, 0);
+    bench_gemm("1x1 conv (MobileNetV2 first expand, 16->96 @112x112)", 96, 112 * 112, 16, 0, NULL, 0);
+    bench_gemm("1x1 conv (MobileNetV2 project, 144->24 @56x56)", 24, 56 * 56, 144, 0, NULL, 0);
+    bench_gemm("1x1 conv (MobileNetV2 last, 320->1280 @7x7)", 1280, 7 * 7, 320, 0, NULL, 0);
     /* ResNet-style 3x3 conv 64->64 at 56x56 through im2col */
     const qp_q8_window win = {.in_h = 56, .in_w = 56, .out_h = 56, .out_w = 56, .kernel_h = 3,
                               .kernel_w = 3, .stride_h = 1, .stride_w = 1, .dilation_h = 1,
