@@ -638,6 +638,66 @@ static void test_determinism(void **state) {
     qp_graph_free(g);
 }
 
+/* Few channels and small planes: the int8 engine splits depthwise and pooling planes by output
+ * rows, and the convolutions' GEMM by rows of W; any thread count gives the same bytes. */
+static void test_determinism_row_splits(void **state) {
+    (void)state;
+    qp_graph *g = new_graph();
+    qp_shape xs = {.rank = 4, .dims = {1, 3, 30, 28}};
+    qp_test_add_input(g, "x", QP_DT_FLOAT, &xs);
+    init_tensor(g, "wd", (qp_shape){.rank = 4, .dims = {3, 1, 3, 3}}, -1.0f, 1.0f);
+    init_tensor(g, "bd", (qp_shape){.rank = 1, .dims = {3}}, -0.2f, 0.2f);
+    init_tensor(g, "w1", (qp_shape){.rank = 4, .dims = {32, 3, 3, 3}}, -0.5f, 0.5f);
+    init_tensor(g, "w2", (qp_shape){.rank = 4, .dims = {24, 32, 1, 1}}, -0.3f, 0.3f);
+    init_tensor(g, "w3", (qp_shape){.rank = 2, .dims = {10, 24}}, -0.5f, 0.5f);
+    const int64_t pads[4] = {1, 1, 1, 1}, k3[2] = {3, 3}, s2[2] = {2, 2};
+    qp_node *d = ADD(g, "dw", "Conv", "d", "x", "wd", "bd");
+    attr_ints(d, "pads", pads, 4);
+    attr_int(d, "group", 3);
+    ADD(g, "r0", "Relu", "dr", "d");
+    qp_node *mp = ADD(g, "maxpool", "MaxPool", "m", "dr");
+    attr_ints(mp, "kernel_shape", k3, 2);
+    attr_ints(mp, "strides", s2, 2);
+    attr_ints(mp, "pads", pads, 4);
+    qp_node *ap = ADD(g, "avgpool", "AveragePool", "a", "m");
+    attr_ints(ap, "kernel_shape", k3, 2);
+    attr_ints(ap, "pads", pads, 4);
+    qp_node *c1 = ADD(g, "c1", "Conv", "c", "a", "w1"); /* 32 x 8x7: few columns for the GEMM */
+    attr_ints(c1, "pads", pads, 4);
+    attr_ints(c1, "strides", s2, 2);
+    ADD(g, "r1", "Relu", "cr", "c");
+    ADD(g, "pw", "Conv", "p", "cr", "w2");
+    ADD(g, "gap", "GlobalAveragePool", "q", "p");
+    qp_node *fl = ADD(g, "flat", "Flatten", "f", "q");
+    attr_int(fl, "axis", 1);
+    qp_node *fc = ADD(g, "fc", "Gemm", "y", "f", "w3");
+    attr_int(fc, "transB", 1);
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    finalize(g);
+    int64_t per = qp_shape_numel(&xs);
+    float *x = malloc((size_t)per * sizeof *x);
+    for (int64_t i = 0; i < per; i++) x[i] = frand(-1, 1);
+    qp_encodings *e = calibrate(g, &xs, x, 1, per);
+    qp_plan *p1 = make_plan(g, QP_MODE_INT8, e, &xs, 1);
+    assert_int_equal(qp_plan_num_fp32_fallbacks(p1), 0);
+    int64_t n;
+    float *one = run_copy(p1, x, &n);
+    for (int threads = 2; threads <= 5; threads++) {
+        qp_plan *pt = make_plan(g, QP_MODE_INT8, e, &xs, threads);
+        int64_t nt;
+        float *many = run_copy(pt, x, &nt);
+        assert_int_equal(nt, n);
+        assert_memory_equal(one, many, (size_t)n * sizeof *one);
+        free(many);
+        qp_plan_free(pt);
+    }
+    free(one);
+    qp_plan_free(p1);
+    free(x);
+    qp_encodings_free(e);
+    qp_graph_free(g);
+}
+
 /* Encodings that do not fit the tensor are an error naming it; per-channel activation encodings
  * run in quantsim and make INT8 fall back with a reason. */
 static void test_encoding_errors_and_per_channel_activations(void **state) {
@@ -904,6 +964,7 @@ int main(void) {
         cmocka_unit_test(test_int8_per_channel_tables),
         cmocka_unit_test(test_int8_fallback_report),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_determinism_row_splits),
         cmocka_unit_test(test_encoding_errors_and_per_channel_activations),
         cmocka_unit_test(test_example_model_agreement),
         cmocka_unit_test(test_shared_mobilenetv2),

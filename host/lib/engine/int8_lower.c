@@ -242,7 +242,8 @@ static qp_status u8_const(lower_state *ls, int t) {
     uint8_t *q = qp_plan_alloc((size_t)n);
     if (!q) return qp_error(QP_ERR_NOMEM, "out of memory quantizing '%s'", tensor_name(plan->graph, t));
     const float *x = v->data;
-    for (int64_t i = 0; i < n; i++) q[i] = qp_q8_quantize(x[i], &act);
+    qp_u8_convert_params cp = {act.scale, act.zero_point, (uint8_t)act.qmin, (uint8_t)act.qmax};
+    qp_q8_get_config()->quantize(n, x, &cp, q);
     qp_shape shape = v->shape;
     ls->u8[t] = qp_plan_add_const(plan, QP_DT_UINT8, &shape, q);
     return ls->u8[t] < 0 ? QP_ERR_NOMEM : QP_OK;

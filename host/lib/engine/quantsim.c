@@ -89,25 +89,30 @@ void qp_fake_quant_tensor(const qp_encoding *enc, const qp_shape *shape, const f
     parallel_elements(n_threads, qp_shape_numel(shape), fq_range, &j);
 }
 
+/* Graph-input and fp32-fallback conversions go through the kernels' float <-> u8 variants
+ * (config->quantize / dequantize), bit-identical to qp_q8_quantize / qp_q8_dequantize but SIMD. */
 typedef struct q_job {
-    const qp_q8_act *act;
+    const qp_q8_config *cfg;
+    qp_u8_convert_params params;
     float *f;
     uint8_t *q;
     int fq_in_place;
 } q_job;
 
+static qp_u8_convert_params convert_params(const qp_q8_act *a) {
+    qp_u8_convert_params p = {a->scale, a->zero_point, (uint8_t)a->qmin, (uint8_t)a->qmax};
+    return p;
+}
+
 static void quantize_range(void *user, int64_t begin, int64_t end) {
     const q_job *j = user;
-    for (int64_t i = begin; i < end; i++) {
-        uint8_t q = qp_q8_quantize(j->f[i], j->act);
-        j->q[i] = q;
-        if (j->fq_in_place) j->f[i] = qp_q8_dequantize(q, j->act);
-    }
+    j->cfg->quantize(end - begin, j->f + begin, &j->params, j->q + begin);
+    if (j->fq_in_place) j->cfg->dequantize(end - begin, j->q + begin, &j->params, j->f + begin);
 }
 
 static void dequantize_range(void *user, int64_t begin, int64_t end) {
     const q_job *j = user;
-    for (int64_t i = begin; i < end; i++) j->f[i] = qp_q8_dequantize(j->q[i], j->act);
+    j->cfg->dequantize(end - begin, j->q + begin, &j->params, j->f + begin);
 }
 
 /* --- QUANTSIM's exact simulation of the int8 arithmetic ------------------------------------
@@ -218,12 +223,12 @@ void qp_run_conversion(const qp_plan *plan, const qp_plan_step *s) {
         qp_fake_quant_tensor(s->enc, &in->shape, in->data, out->data, plan->n_threads);
         break;
     case QP_STEP_QUANTIZE: {
-        q_job j = {&s->act, in->data, out->data, s->fq_in_place};
+        q_job j = {qp_q8_get_config(), convert_params(&s->act), in->data, out->data, s->fq_in_place};
         parallel_elements(plan->n_threads, n, quantize_range, &j);
         break;
     }
     case QP_STEP_DEQUANTIZE: {
-        q_job j = {&s->act, out->data, in->data, 0};
+        q_job j = {qp_q8_get_config(), convert_params(&s->act), out->data, in->data, 0};
         parallel_elements(plan->n_threads, n, dequantize_range, &j);
         break;
     }

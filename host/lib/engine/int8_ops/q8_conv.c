@@ -20,7 +20,10 @@ typedef struct conv_state {
     uint8_t lo, hi;
     size_t col_bytes;           /* im2col buffer at the start of scratch (0 = none) */
     size_t thread_scratch;      /* per chunk, after the column buffer */
-    int64_t chunk;              /* columns (GEMM) or channels (depthwise) per chunk */
+    int64_t chunk;              /* columns or rows (GEMM) or channels (depthwise) per chunk */
+    int gemm_rows;              /* GEMM: chunks are rows of W (few output pixels), not columns */
+    int64_t row_chunk;          /* depthwise: output rows per chunk when planes are split by rows */
+    int n_row_chunks;           /* depthwise: row chunks per channel chunk (1 = whole planes) */
     int n_chunks;
 } conv_state;
 
@@ -137,7 +140,17 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
         s->dw_bias = folded;
         wq = NULL;
         folded = NULL;
-        s->n_chunks = qp_q8_chunks(s->c_out, p->n_threads, 1, &s->chunk);
+        /* Few channels for the threads: split each plane by output rows (4 at a time suits the
+         * VNNI kernel). Any partition gives the same bytes. */
+        s->n_row_chunks = 1;
+        if (p->n_threads > 1 && s->c_out < 4 * (int64_t)p->n_threads && s->win.out_h > 1) {
+            s->n_chunks = qp_q8_chunks(s->c_out, 1, 1, &s->chunk);
+            s->n_row_chunks = qp_q8_chunks(s->win.out_h, p->n_threads, s->win.out_h >= 4 * p->n_threads ? 4 : 1,
+                                           &s->row_chunk);
+            s->n_chunks *= s->n_row_chunks;
+        } else {
+            s->n_chunks = qp_q8_chunks(s->c_out, p->n_threads, 1, &s->chunk);
+        }
         s->thread_scratch = align64(qp_u8_dwconv_scratch_size(&s->win));
     } else if (st == QP_OK) {
         const qp_u8s8_gemm_variant *gv = s->cfg->gemm;
@@ -148,8 +161,13 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
             gv->pack(s->cout_g, s->k, wq + g * s->cout_g * s->k, s->k, folded + g * s->cout_g,
                      s->packed + (size_t)g * s->packed_group_bytes);
         chunk_align = gv->nr;
-        s->n_chunks = qp_q8_chunks(s->out_plane, p->n_threads, chunk_align, &s->chunk);
-        s->thread_scratch = align64(gv->scratch_size(s->k, s->chunk));
+        /* Few output pixels (7x7 planes): column chunks would leave threads idle, so split the
+         * weight rows instead (each chunk reads all columns). */
+        s->gemm_rows = p->n_threads > 1 && s->out_plane < 2 * (int64_t)gv->nr * p->n_threads &&
+                       s->cout_g >= 2 * (int64_t)gv->mr;
+        if (s->gemm_rows) s->n_chunks = qp_q8_chunks(s->cout_g, p->n_threads, gv->mr, &s->chunk);
+        else s->n_chunks = qp_q8_chunks(s->out_plane, p->n_threads, chunk_align, &s->chunk);
+        s->thread_scratch = align64(gv->scratch_size(s->k, s->gemm_rows ? s->out_plane : s->chunk));
         s->col_bytes = s->pointwise ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
     }
     free(wq);
@@ -188,8 +206,15 @@ static void gemm_range(void *user, int64_t begin, int64_t end) {
     const conv_state *s = j->s;
     for (int64_t c = begin; c < end; c++) {
         int64_t n0 = c * s->chunk, n = s->out_plane - n0 < s->chunk ? s->out_plane - n0 : s->chunk;
+        int64_t m0 = 0, m1 = s->cout_g;
+        if (s->gemm_rows) {
+            m0 = c * s->chunk;
+            m1 = m0 + s->chunk < s->cout_g ? m0 + s->chunk : s->cout_g;
+            n0 = 0;
+            n = s->out_plane;
+        }
         qp_u8s8_gemm_args a = {
-            .m = s->cout_g, .n = n, .k = s->k, .m_begin = 0, .m_end = s->cout_g,
+            .m = s->cout_g, .n = n, .k = s->k, .m_begin = m0, .m_end = m1,
             .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
             .x = j->rhs + n0, .x_k_stride = j->x_k_stride, .x_n_stride = 1,
             .out = j->y + j->group * s->cout_g * s->out_plane + n0, .out_m_stride = s->out_plane, .out_n_stride = 1,
@@ -205,12 +230,18 @@ static void dw_range(void *user, int64_t begin, int64_t end) {
     const conv_state *s = j->s;
     const int64_t taps = s->win.kernel_h * s->win.kernel_w;
     for (int64_t c = begin; c < end; c++) {
-        int64_t c0 = c * s->chunk, nc = s->c_out - c0 < s->chunk ? s->c_out - c0 : s->chunk;
+        int64_t cc = c / s->n_row_chunks, rc = c % s->n_row_chunks;
+        int64_t c0 = cc * s->chunk, nc = s->c_out - c0 < s->chunk ? s->c_out - c0 : s->chunk;
+        int64_t r0 = 0, r1 = 0; /* 0, 0 = all rows */
+        if (s->n_row_chunks > 1) {
+            r0 = rc * s->row_chunk;
+            r1 = r0 + s->row_chunk < s->win.out_h ? r0 + s->row_chunk : s->win.out_h;
+        }
         qp_u8_dwconv_args a = {
             .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->dw_weights + c0 * taps,
             .bias = s->dw_bias + c0, .input_zero_point = s->zx, .requant = s->requant + c0,
             .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi, .output = j->y + c0 * s->out_plane,
-            .scratch = j->scratch + (size_t)c * s->thread_scratch,
+            .scratch = j->scratch + (size_t)c * s->thread_scratch, .row_begin = r0, .row_end = r1,
         };
         s->cfg->dwconv(&a);
     }

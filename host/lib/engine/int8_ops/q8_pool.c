@@ -18,8 +18,10 @@ typedef struct pool_state {
     int32_t zx, zo;
     uint8_t table[256];         /* MaxPool between different encodings: re-encode the maximum */
     int requant_after;
-    int64_t chunk;
-    int n_chunks;
+    int64_t chunk;              /* planes per chunk */
+    int64_t row_chunk;          /* output rows per chunk when one image's planes are split by rows */
+    int n_row_chunks;           /* row chunks per plane chunk (1 = whole planes) */
+    int n_chunks;               /* plane chunks x row chunks */
 } pool_state;
 
 static unsigned data_in(const qp_plan *plan, const qp_node *n) { (void)plan; (void)n; return 1u; }
@@ -169,7 +171,16 @@ static qp_status prepare_kind(const qp_q8_prep *p, int kind, void **state, size_
         pool_release(s);
         return st;
     }
-    s->n_chunks = qp_q8_chunks(s->planes, p->n_threads, 1, &s->chunk);
+    /* Few planes for the threads (a chunk of channels would leave threads idle or unbalanced):
+     * split every plane by output rows instead. Any partition gives the same bytes. */
+    s->n_row_chunks = 1;
+    if (kind < 2 && p->n_threads > 1 && s->planes < 4 * (int64_t)p->n_threads && s->win.out_h > 1) {
+        s->n_chunks = qp_q8_chunks(s->planes, 1, 1, &s->chunk);
+        s->n_row_chunks = qp_q8_chunks(s->win.out_h, p->n_threads, 1, &s->row_chunk);
+        s->n_chunks *= s->n_row_chunks;
+    } else {
+        s->n_chunks = qp_q8_chunks(s->planes, p->n_threads, 1, &s->chunk);
+    }
     *scratch_bytes = 0;
     *state = s;
     return QP_OK;
@@ -189,7 +200,13 @@ static void pool_range(void *user, int64_t begin, int64_t end) {
     const pool_job *j = user;
     const pool_state *s = j->s;
     for (int64_t c = begin; c < end; c++) {
-        int64_t p0 = c * s->chunk, np = s->planes - p0 < s->chunk ? s->planes - p0 : s->chunk;
+        int64_t pc = c / s->n_row_chunks, rc = c % s->n_row_chunks;
+        int64_t p0 = pc * s->chunk, np = s->planes - p0 < s->chunk ? s->planes - p0 : s->chunk;
+        int64_t r0 = 0, r1 = 0; /* 0, 0 = all rows */
+        if (s->n_row_chunks > 1) {
+            r0 = rc * s->row_chunk;
+            r1 = r0 + s->row_chunk < s->win.out_h ? r0 + s->row_chunk : s->win.out_h;
+        }
         const uint8_t *x = j->x + p0 * s->in_plane;
         uint8_t *y = j->y + p0 * s->out_plane;
         if (s->kind >= 2) {
@@ -201,10 +218,15 @@ static void pool_range(void *user, int64_t begin, int64_t end) {
         }
         qp_u8_pool_args a = {.win = s->win, .channels = np, .input = x, .output = y, .qmin = s->lo, .qmax = s->hi,
                              .count_include_pad = s->count_include_pad, .count_requant = s->count_requant,
-                             .input_zero_point = s->zx, .out_zero_point = s->zo};
+                             .input_zero_point = s->zx, .out_zero_point = s->zo, .row_begin = r0, .row_end = r1};
         if (s->kind == 0) {
             s->cfg->maxpool(&a);
-            if (s->requant_after) s->cfg->lut(np * s->out_plane, s->table, y, y);
+            if (s->requant_after && s->n_row_chunks == 1) s->cfg->lut(np * s->out_plane, s->table, y, y);
+            else if (s->requant_after) /* only this chunk's rows are written */
+                for (int64_t q = 0; q < np; q++) {
+                    uint8_t *rows = y + q * s->out_plane + r0 * s->win.out_w;
+                    s->cfg->lut((r1 - r0) * s->win.out_w, s->table, rows, rows);
+                }
         } else {
             s->cfg->avgpool(&a);
         }
