@@ -60,6 +60,9 @@ def main():
     if a.models:
         folders = [f for f in folders if f in a.models.split(",")]
     import numpy as np, onnx
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set and forces OpenBLAS's kernels for "
+              "qpipe's fp32 conv/gemm; unset it to let OpenBLAS pick the CPU's own (ONNX Runtime is not affected)")
     print(f"{'model':20} {'batch':>5} {'thr':>3} {'qpipe_ms':>9} {'ort_ms':>8} {'ratio':>6}   "
           f"{'qpipe_rss_MiB':>13} {'ort_rss_MiB':>11} {'bound_MiB':>9}")
     summary = []

@@ -1,8 +1,6 @@
 /* main.c — the qpipe command line: dispatches to subcommands. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -25,23 +23,7 @@ static void usage(FILE *out) {
                  "Exit codes: 0 success, 1 bad input (file, model, data), 2 usage error.\n");
 }
 
-/* Debian's OpenBLAS 0.3.21 does not know recent AVX-512 CPUs (AMD Zen 4, newer Xeons) and falls
- * back to its Haswell sgemm; its SkylakeX kernels run about 1.7x faster there. OpenBLAS reads
- * OPENBLAS_CORETYPE once, when it is loaded, so the only way to choose for the user is to set it
- * and re-execute before any work. A user's own OPENBLAS_CORETYPE always wins. */
-static void prefer_avx512_openblas(char **argv) {
-    if (getenv("OPENBLAS_CORETYPE") || getenv("QPIPE_NO_REEXEC")) return;
-    __builtin_cpu_init();
-    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")))
-        return;
-    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    setenv("QPIPE_NO_REEXEC", "1", 1);
-    execv("/proc/self/exe", argv); /* on failure, carry on with the default kernels */
-}
-
 int main(int argc, char **argv) {
-    prefer_avx512_openblas(argv);
     if (argc < 2) {
         usage(stderr);
         return QP_EXIT_USAGE;
