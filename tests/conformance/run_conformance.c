@@ -122,29 +122,6 @@ static void set_detail(test_result *r, int outcome_value, const char *fmt, ...) 
     r->outcome = outcome_value;
 }
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalise */
-            int e = -1;
-            do {
-                e++;
-                mant <<= 1;
-            } while (!(mant & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | mant << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static int is_float_dtype(qp_dtype dt) {
     return dt == QP_DT_FLOAT || dt == QP_DT_DOUBLE || dt == QP_DT_FLOAT16 || dt == QP_DT_BFLOAT16;
 }
@@ -153,7 +130,7 @@ static double float_at(qp_dtype dt, const void *data, int64_t i) {
     switch (dt) {
     case QP_DT_FLOAT: return ((const float *)data)[i];
     case QP_DT_DOUBLE: return ((const double *)data)[i];
-    case QP_DT_FLOAT16: return half_to_float(((const uint16_t *)data)[i]);
+    case QP_DT_FLOAT16: return qp_half_to_float(((const uint16_t *)data)[i]);
     case QP_DT_BFLOAT16: {
         uint32_t bits = (uint32_t)((const uint16_t *)data)[i] << 16;
         float f;

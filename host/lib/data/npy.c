@@ -278,29 +278,6 @@ qp_status qp_npy_read(const char *path, qp_npy *out) {
     return st;
 }
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { /* subnormal: normalize */
-            int e = -1;
-            do {
-                e++;
-                mant <<= 1;
-            } while (!(mant & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | mant << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 qp_status qp_npy_read_f32(const char *path, float **data, qp_shape *shape) {
     *data = NULL;
     qp_npy npy;
@@ -321,7 +298,7 @@ qp_status qp_npy_read_f32(const char *path, float **data, qp_shape *shape) {
     for (size_t i = 0; i < n; i++) {
         switch (npy.dtype) {
         case QP_DT_DOUBLE: { double v; memcpy(&v, src + 8 * i, 8); f[i] = (float)v; break; }
-        case QP_DT_FLOAT16: { uint16_t v; memcpy(&v, src + 2 * i, 2); f[i] = half_to_float(v); break; }
+        case QP_DT_FLOAT16: { uint16_t v; memcpy(&v, src + 2 * i, 2); f[i] = qp_half_to_float(v); break; }
         case QP_DT_INT64: { int64_t v; memcpy(&v, src + 8 * i, 8); f[i] = (float)v; break; }
         case QP_DT_UINT64: { uint64_t v; memcpy(&v, src + 8 * i, 8); f[i] = (float)v; break; }
         case QP_DT_INT32: { int32_t v; memcpy(&v, src + 4 * i, 4); f[i] = (float)v; break; }

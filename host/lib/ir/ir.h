@@ -30,6 +30,10 @@ typedef enum qp_dtype {
     QP_DT_BFLOAT16 = 16,
 } qp_dtype;
 
+/* IEEE binary16 <-> float32: widening is exact; narrowing rounds to nearest even. */
+QP_API float qp_half_to_float(uint16_t h);
+QP_API uint16_t qp_float_to_half(float f);
+
 /* Bytes per element; 0 for UNDEFINED and STRING. */
 QP_API size_t qp_dtype_size(qp_dtype dtype);
 /* "float32", "int64", ... (ONNX spelling without the tensor(...) wrapper). */
