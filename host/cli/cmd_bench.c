@@ -23,8 +23,10 @@ static void usage(FILE *out) {
             "  --warmup N      untimed runs first (default 3)\n"
             "  --shape N=DIMS  fix an input's shape (batch dim is still replaced by --batch)\n"
             "  --input FILE    use this array's first sample, repeated over the batch, for input 0\n"
-            "  --mode MODE     fp32 | quantsim | int8 (default: int8 for quantized models, i.e. QDQ or\n"
-            "                  QLinear* ops, read into qpipe's encodings; fp32 otherwise)\n"
+            "  --mode LIST     comma-separated from fp32, quantsim, int8 (default: fp32,int8 for quantized\n"
+            "                  models, i.e. QDQ or QLinear* ops read into qpipe's encodings, with the int8\n"
+            "                  speed-up over fp32; fp32 otherwise). fp32 of a quantized model runs its\n"
+            "                  dequantized weights in float\n"
             "  --json FILE     also write [{\"mode\",\"batch\",\"threads\",\"median_ms\",\"gmacs\",...}]\n"
             "  -h, --help      this text\n\n"
             "Exit codes: 0 success, 1 bad input, 2 usage error.\n");
@@ -74,8 +76,8 @@ int cmd_bench(int argc, char **argv) {
         {"input", required_argument, 0, 'i'},  {"help", no_argument, 0, 'h'},
         {"mode", required_argument, 0, 'M'},   {0, 0, 0, 0}};
     static const char *const mode_names[] = {"fp32", "quantsim", "int8"};
-    qp_engine_mode mode = QP_MODE_FP32;
-    int mode_given = 0;
+    qp_engine_mode modes[3];
+    int n_modes = 0;
     int batches[8] = {1, 8}, n_batches = 2, threads[8] = {1, 2}, n_threads = 2;
     int repeat = 20, warmup = 3, c;
     const char *json_path = NULL, *input_path = NULL;
@@ -100,12 +102,21 @@ int cmd_bench(int argc, char **argv) {
         case 's': if (cli_add_shape("bench", &shapes, optarg)) return QP_EXIT_USAGE; break;
         case 'j': json_path = optarg; break;
         case 'i': input_path = optarg; break;
-        case 'M':
-            mode_given = 0;
-            for (int m = 0; m < 3 && !mode_given; m++)
-                if (strcmp(optarg, mode_names[m]) == 0) mode = (qp_engine_mode)m, mode_given = 1;
-            if (!mode_given) return cli_usage_error("bench", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
+        case 'M': {
+            char list[64];
+            snprintf(list, sizeof list, "%s", optarg);
+            n_modes = 0;
+            for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                int found = -1;
+                for (int m = 0; m < 3; m++)
+                    if (strcmp(tok, mode_names[m]) == 0) found = m;
+                if (found < 0 || n_modes == 3)
+                    return cli_usage_error("bench", "--mode wants a list of fp32, quantsim, int8; got '%s'", optarg);
+                modes[n_modes++] = (qp_engine_mode)found;
+            }
+            if (n_modes == 0) return cli_usage_error("bench", "--mode wants a list of fp32, quantsim, int8");
             break;
+        }
         case 'h': usage(stdout); return QP_EXIT_OK;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -116,12 +127,16 @@ int cmd_bench(int argc, char **argv) {
     qp_encodings *enc = NULL;
     qp_status st = qp_model_load_any(path, &g, &enc, NULL);
     if (st != QP_OK) return cli_fail("bench", st);
-    if (!mode_given) mode = enc ? QP_MODE_INT8 : QP_MODE_FP32;
-    if (mode != QP_MODE_FP32 && !enc) {
-        qp_graph_free(g);
-        return cli_usage_error("bench", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
-                               "nodes); %s has none", mode_names[mode], path);
+    if (n_modes == 0) {
+        modes[n_modes++] = QP_MODE_FP32;
+        if (enc) modes[n_modes++] = QP_MODE_INT8;
     }
+    for (int mi = 0; mi < n_modes; mi++)
+        if (modes[mi] != QP_MODE_FP32 && !enc) {
+            qp_graph_free(g);
+            return cli_usage_error("bench", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or "
+                                   "QLinear* nodes); %s has none", mode_names[modes[mi]], path);
+        }
     float *sample = NULL;
     size_t sample_floats = 0;
     if (input_path) {
@@ -151,6 +166,9 @@ int cmd_bench(int argc, char **argv) {
            "arena_MiB", "peak_rss_MiB");
     double *times = malloc((size_t)repeat * sizeof *times);
     int first = 1, rc = QP_EXIT_OK;
+    double medians[3][8][8] = {{{0}}}; /* [mode][batch][threads], for the speed-up summary */
+    for (int mi = 0; mi < n_modes && rc == QP_EXIT_OK; mi++) {
+    const qp_engine_mode mode = modes[mi];
     for (int bi = 0; bi < n_batches && rc == QP_EXIT_OK; bi++) {
         for (int ti = 0; ti < n_threads && rc == QP_EXIT_OK; ti++) {
             /* Explicit shapes keep their dims but take the benchmark's batch size. */
@@ -218,9 +236,16 @@ int cmd_bench(int argc, char **argv) {
                         first ? "" : ",", mode_names[mode], batches[bi], threads[ti], median, times[0], gmacs, macs,
                         qp_plan_arena_bytes(plan), big1, big2, (double)ru.ru_maxrss * 1024.0, repeat);
             first = 0;
+            medians[mode][bi][ti] = median;
             qp_plan_free(plan);
         }
     }
+    }
+    for (int bi = 0; bi < n_batches && rc == QP_EXIT_OK; bi++)
+        for (int ti = 0; ti < n_threads; ti++)
+            if (medians[QP_MODE_FP32][bi][ti] > 0 && medians[QP_MODE_INT8][bi][ti] > 0)
+                printf("int8 speed-up over fp32 at batch %d, %d thread%s: %.2fx\n", batches[bi], threads[ti],
+                       threads[ti] > 1 ? "s" : "", medians[QP_MODE_FP32][bi][ti] / medians[QP_MODE_INT8][bi][ti]);
     free(times);
     free(sample);
     if (json) {

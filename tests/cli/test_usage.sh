@@ -15,6 +15,12 @@ for cmd in inspect infer eval bench; do
 done
 expect_exit 2 "unknown flag" -- "$QPIPE" inspect --frob "$MODEL"
 expect_exit 2 "bad --shape" -- "$QPIPE" inspect --shape nonsense "$MODEL"
+expect_exit 2 "bench: unknown mode in --mode list" -- "$QPIPE" bench --mode fp32,int9 "$MODEL"
+expect_match "$ERR" "fp32, quantsim, int8" "bench names the allowed modes"
+expect_exit 2 "bench: int8 on a float model" -- "$QPIPE" bench --mode int8 "$MODEL"
+expect_match "$ERR" "needs a quantized model" "bench says int8 needs a quantized model"
+expect_exit 0 "bench: fp32 of the example" -- "$QPIPE" bench --mode fp32 --batch 2 --threads 1,2 --repeat 2 --warmup 0 "$MODEL"
+expect_match "$OUT" "fp32 +2 +2" "bench prints a row per (batch, threads)"
 
 # Bad model files: exit 1 with the file named, no crash.
 expect_exit 1 "missing model" -- "$QPIPE" inspect "$TMP/none.onnx"
