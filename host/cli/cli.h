@@ -41,6 +41,11 @@ int cli_parse_shape(char *arg, qp_input_shape *out);
 /* Parses a positive integer flag value; 0 on success. */
 int cli_parse_int(const char *text, int min_value, int *out);
 
+/* Engine mode names as the --mode flags spell them: "fp32", "quantsim", "int8". */
+const char *cli_mode_name(qp_engine_mode mode);
+/* Parses one mode name; 0 on success. */
+int cli_parse_mode(const char *text, qp_engine_mode *mode);
+
 /* Accumulates --shape flags. */
 typedef struct cli_shapes {
     qp_input_shape items[16];

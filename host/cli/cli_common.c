@@ -60,3 +60,15 @@ int cli_add_shape(const char *cmd, cli_shapes *shapes, char *arg) {
     shapes->n++;
     return 0;
 }
+
+static const char *const mode_names[] = {"fp32", "quantsim", "int8"};
+
+const char *cli_mode_name(qp_engine_mode mode) {
+    return (unsigned)mode < 3 ? mode_names[mode] : "?";
+}
+
+int cli_parse_mode(const char *text, qp_engine_mode *mode) {
+    for (int m = 0; m < 3; m++)
+        if (strcmp(text, mode_names[m]) == 0) return *mode = (qp_engine_mode)m, 0;
+    return -1;
+}

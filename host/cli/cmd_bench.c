@@ -75,7 +75,6 @@ int cmd_bench(int argc, char **argv) {
         {"shape", required_argument, 0, 's'},  {"json", required_argument, 0, 'j'},
         {"input", required_argument, 0, 'i'},  {"help", no_argument, 0, 'h'},
         {"mode", required_argument, 0, 'M'},   {0, 0, 0, 0}};
-    static const char *const mode_names[] = {"fp32", "quantsim", "int8"};
     qp_engine_mode modes[3];
     int n_modes = 0;
     int batches[8] = {1, 8}, n_batches = 2, threads[8] = {1, 2}, n_threads = 2;
@@ -107,12 +106,10 @@ int cmd_bench(int argc, char **argv) {
             snprintf(list, sizeof list, "%s", optarg);
             n_modes = 0;
             for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                int found = -1;
-                for (int m = 0; m < 3; m++)
-                    if (strcmp(tok, mode_names[m]) == 0) found = m;
-                if (found < 0 || n_modes == 3)
+                qp_engine_mode found;
+                if (cli_parse_mode(tok, &found) || n_modes == 3)
                     return cli_usage_error("bench", "--mode wants a list of fp32, quantsim, int8; got '%s'", optarg);
-                modes[n_modes++] = (qp_engine_mode)found;
+                modes[n_modes++] = found;
             }
             if (n_modes == 0) return cli_usage_error("bench", "--mode wants a list of fp32, quantsim, int8");
             break;
@@ -135,7 +132,7 @@ int cmd_bench(int argc, char **argv) {
         if (modes[mi] != QP_MODE_FP32 && !enc) {
             qp_graph_free(g);
             return cli_usage_error("bench", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or "
-                                   "QLinear* nodes); %s has none", mode_names[modes[mi]], path);
+                                   "QLinear* nodes); %s has none", cli_mode_name(modes[mi]), path);
         }
     float *sample = NULL;
     size_t sample_floats = 0;
@@ -226,14 +223,14 @@ int cmd_bench(int argc, char **argv) {
             double rss_mib = (double)ru.ru_maxrss / 1024.0;
             double gmacs = median > 0 ? (double)macs / (median * 1e6) : 0;
             double arena_mib = (double)qp_plan_arena_bytes(plan) / (1024.0 * 1024.0);
-            printf("%-6s %5d %7d %11.3f %9.2f %11.2f %12.1f\n", mode_names[mode], batches[bi], threads[ti], median,
+            printf("%-6s %5d %7d %11.3f %9.2f %11.2f %12.1f\n", cli_mode_name(mode), batches[bi], threads[ti], median,
                    gmacs, arena_mib, rss_mib);
             if (json)
                 fprintf(json,
                         "%s\n  {\"mode\": \"%s\", \"batch\": %d, \"threads\": %d, \"median_ms\": %.4f, "
                         "\"min_ms\": %.4f, \"gmacs\": %.4f, \"macs\": %" PRId64 ", \"arena_bytes\": %zu, "
                         "\"largest_activations_bytes\": [%zu, %zu], \"peak_rss_bytes\": %.0f, \"repeat\": %d}",
-                        first ? "" : ",", mode_names[mode], batches[bi], threads[ti], median, times[0], gmacs, macs,
+                        first ? "" : ",", cli_mode_name(mode), batches[bi], threads[ti], median, times[0], gmacs, macs,
                         qp_plan_arena_bytes(plan), big1, big2, (double)ru.ru_maxrss * 1024.0, repeat);
             first = 0;
             medians[mode][bi][ti] = median;

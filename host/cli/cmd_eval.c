@@ -76,14 +76,6 @@ static int write_json(const char *path, const char *model, const char *mode, int
     return 0;
 }
 
-static const char *const mode_names[] = {"fp32", "quantsim", "int8"};
-
-static int parse_mode(const char *text, qp_engine_mode *mode) {
-    for (int m = 0; m < 3; m++)
-        if (strcmp(text, mode_names[m]) == 0) return *mode = (qp_engine_mode)m, 0;
-    return -1;
-}
-
 /* --dump: the batch's real rows of input and output 0, so another runtime can be compared on
  * exactly the tensors qpipe saw. */
 static qp_status dump_batch(const char *dir, int k, const qp_value *in, const qp_value *out, int rows, int batch) {
@@ -146,7 +138,7 @@ int cmd_eval(int argc, char **argv) {
             break;
         case 'j': json_path = optarg; break;
         case 'M':
-            if (parse_mode(optarg, &mode)) return cli_usage_error("eval", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
+            if (cli_parse_mode(optarg, &mode)) return cli_usage_error("eval", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
             mode_given = 1;
             break;
         case 'D': dump_dir = optarg; break;
@@ -170,7 +162,7 @@ int cmd_eval(int argc, char **argv) {
     if (mode != QP_MODE_FP32 && !enc) {
         qp_graph_free(g);
         return cli_usage_error("eval", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
-                               "nodes); %s has none (export one with a pipeline's export_qdq pass)", mode_names[mode],
+                               "nodes); %s has none (export one with a pipeline's export_qdq pass)", cli_mode_name(mode),
                                model_path);
     }
     if (dump_dir && mkdir(dump_dir, 0777) != 0 && errno != EEXIST) {
@@ -284,13 +276,13 @@ int cmd_eval(int argc, char **argv) {
     printf("images:   %" PRId64 " evaluated, %" PRId64 " labelled, %" PRId64 " skipped (unreadable)\n", images,
            labelled, skipped);
     if (labelled) {
-        printf("%s top-1: %.2f%% (%" PRId64 "/%" PRId64 ")\n", mode_names[mode], 100 * acc1, top1, labelled);
-        printf("%s top-5: %.2f%% (%" PRId64 "/%" PRId64 ")\n", mode_names[mode], 100 * acc5, top5, labelled);
+        printf("%s top-1: %.2f%% (%" PRId64 "/%" PRId64 ")\n", cli_mode_name(mode), 100 * acc1, top1, labelled);
+        printf("%s top-5: %.2f%% (%" PRId64 "/%" PRId64 ")\n", cli_mode_name(mode), 100 * acc5, top5, labelled);
     } else {
         printf("no labels: accuracy not computed\n");
     }
     printf("time:     %.2f s (%.1f images/s, batch %d)\n", seconds, seconds > 0 ? (double)images / seconds : 0, batch);
-    if (json_path && write_json(json_path, model_path, mode_names[mode], images, labelled, skipped, acc1, acc5, seconds) != 0) {
+    if (json_path && write_json(json_path, model_path, cli_mode_name(mode), images, labelled, skipped, acc1, acc5, seconds) != 0) {
         fprintf(stderr, "qpipe eval: error: cannot write %s\n", json_path);
         rc = QP_EXIT_BAD_INPUT;
     }

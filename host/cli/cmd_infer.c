@@ -7,17 +7,20 @@
 
 #include "cli.h"
 #include "data/npy.h"
-#include "onnx/onnx_import.h"
+#include "quant/qdq_import.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: qpipe infer MODEL.onnx --input [NAME=]FILE.npy [--input ...] --out DIR [--threads N]\n\n"
-            "Runs the model in fp32 on the given NumPy arrays (their shapes fix the input shapes) and\n"
+            "usage: qpipe infer MODEL.onnx --input [NAME=]FILE.npy [--input ...] --out DIR [--mode MODE]\n"
+            "                   [--threads N]\n\n"
+            "Runs the model on the given NumPy arrays (their shapes fix the input shapes) and\n"
             "writes each output to DIR/<output name>.npy. Float outputs are written as float32, others in\n"
             "their own dtype. In file names, characters other than letters, digits, '.', '_' and '-'\n"
             "become '_'. Inputs without NAME= are matched to graph inputs in model order.\n\n"
             "  --input [NAME=]FILE  an input array (repeat for several inputs)\n"
             "  --out DIR            output folder (created if missing)\n"
+            "  --mode MODE          fp32 | quantsim | int8 (default: int8 for quantized models, QDQ or\n"
+            "                       QLinear* ops, else fp32); int8 outputs are written dequantized\n"
             "  --threads N          threads (default: all cores)\n"
             "  -h, --help           this text\n\n"
             "Exit codes: 0 success, 1 bad input, 2 usage error.\n");
@@ -44,10 +47,12 @@ typedef struct input_arg {
 int cmd_infer(int argc, char **argv) {
     static const struct option options[] = {
         {"input", required_argument, 0, 'i'}, {"out", required_argument, 0, 'o'},
-        {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"mode", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     input_arg inputs[32];
     int n_inputs = 0, n_threads = 0, c;
     const char *out_dir = NULL;
+    qp_engine_mode mode = QP_MODE_FP32;
+    int mode_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
@@ -59,6 +64,11 @@ int cmd_infer(int argc, char **argv) {
         case 't':
             if (cli_parse_int(optarg, 1, &n_threads)) return cli_usage_error("infer", "--threads wants a positive integer");
             break;
+        case 'M':
+            if (cli_parse_mode(optarg, &mode))
+                return cli_usage_error("infer", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
+            mode_given = 1;
+            break;
         case 'h': usage(stdout); return QP_EXIT_OK;
         default: return cli_usage_error("infer", "unknown option");
         }
@@ -68,8 +78,16 @@ int cmd_infer(int argc, char **argv) {
     if (n_inputs == 0) return cli_usage_error("infer", "at least one --input is required");
 
     qp_graph *g = NULL;
-    qp_status st = qp_onnx_load(argv[optind], &g);
+    qp_encodings *enc = NULL;
+    qp_qdq_import_stats qstats;
+    qp_status st = qp_model_load_any(argv[optind], &g, &enc, &qstats);
     if (st != QP_OK) return cli_fail("infer", st);
+    if (!mode_given) mode = enc ? QP_MODE_INT8 : QP_MODE_FP32;
+    if (mode != QP_MODE_FP32 && !enc) {
+        qp_graph_free(g);
+        return cli_usage_error("infer", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
+                               "nodes); %s has none", cli_mode_name(mode), argv[optind]);
+    }
     int rc = QP_EXIT_OK;
     qp_input_shape shapes[32];
     int slot_of[32];
@@ -121,8 +139,8 @@ int cmd_infer(int argc, char **argv) {
                              n_inputs, g->tensors[g->inputs[n_inputs]]->name);
         goto done;
     }
-    qp_plan_options popts = {.mode = QP_MODE_FP32, .n_threads = n_threads, .input_shapes = shapes,
-                             .n_input_shapes = n_inputs};
+    qp_plan_options popts = {.mode = mode, .n_threads = n_threads, .input_shapes = shapes,
+                             .n_input_shapes = n_inputs, .encodings = enc};
     qp_plan *plan = NULL;
     if ((st = qp_plan_create(g, &popts, &plan)) != QP_OK) {
         rc = cli_fail("infer", st);
@@ -151,5 +169,6 @@ int cmd_infer(int argc, char **argv) {
 done:
     for (int k = 0; k < n_inputs; k++) free(inputs[k].array.data);
     qp_graph_free(g);
+    qp_encodings_free(enc);
     return rc;
 }

@@ -56,6 +56,17 @@ expect_exit 0 "qpipe eval runs the QDQ file (int8 by default)" -- "$QPIPE" eval 
 expect_match "$OUT" "int8 top-1" "eval says it ran int8"
 eval_top1="$(sed -n 's/.*"top1": *\([0-9.]*\).*/\1/p' "$TMP/mnist.eval.json")"
 expect_true "[ -n '$run_top1' ] && [ '$run_top1' = '$eval_top1' ]" "the QDQ file scores what the pipeline's int8 engine scored ($eval_top1 vs $run_top1)"
+# infer runs a QDQ file in int8 by default and gives exactly what eval gave on the same input.
+first_in="$(ls "$TMP/mnist.dump"/batch_*_input.npy | head -1)"
+expect_exit 0 "qpipe infer runs the QDQ file (int8 by default)" -- "$QPIPE" infer "$TMP/exports/mnist.qdq.onnx" \
+  --input "$first_in" --out "$TMP/mnist.infer"
+expect_true "/usr/bin/python3 -c \"import numpy as n,glob,sys; a=n.load(sys.argv[1]); b=n.load(glob.glob(sys.argv[2]+'/*.npy')[0]); sys.exit(0 if n.array_equal(a.reshape(b.shape),b) else 1)\" '${first_in%_input.npy}_output.npy' '$TMP/mnist.infer'" "infer int8 output equals eval's"
+expect_exit 0 "qpipe infer --mode fp32 on the QDQ file" -- "$QPIPE" infer "$TMP/exports/mnist.qdq.onnx" \
+  --input "$first_in" --out "$TMP/mnist.infer32" --mode fp32
+expect_exit 2 "infer --mode int8 on a float model is a usage error" -- "$QPIPE" infer "$M/mnist-8/model.onnx" \
+  --input "$first_in" --out "$TMP/mnist.bad" --mode int8
+expect_exit 2 "infer --mode with an unknown name is a usage error" -- "$QPIPE" infer "$M/mnist-8/model.onnx" \
+  --input "$first_in" --out "$TMP/mnist.bad" --mode int4
 ort_compare "$TMP/exports/mnist.qdq.onnx" "$TMP/mnist.dump" "mnist-8: ONNX Runtime agrees with qpipe int8 (>= 99%, within 2 steps)" --max-steps 2
 expect_exit 0 "qpipe eval --mode fp32 on a QDQ file" -- "$QPIPE" eval "$TMP/exports/mnist.qdq.onnx" \
   --images "$M/mnist-8/t10k/t10k-images-idx3-ubyte.gz" --preset raw --color GRAY --count 16 --batch 1 --mode fp32
