@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "engine/engine.h"
+#include "quant/qdq_import.h"
 #include "qpipe/qp_status.h"
 
 /* Exit codes: documented in the README and every --help. */
@@ -40,6 +41,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) QP_PRINTF(2, 3);
 int cli_parse_shape(char *arg, qp_input_shape *out);
 /* Parses a positive integer flag value; 0 on success. */
 int cli_parse_int(const char *text, int min_value, int *out);
+
+/* The model a command runs. Either MODEL alone (float, or quantized: QDQ / QLinear* ops read into
+ * encodings) or a float MODEL plus an AIMET encodings file (--encodings); then a session owns the
+ * graph. encodings is NULL for a float model without --encodings. */
+struct qp_session;
+typedef struct cli_model {
+    qp_graph *graph;
+    qp_encodings *encodings;
+    struct qp_session *session;
+    qp_qdq_import_stats qdq; /* what the QDQ / QLinear* import found (zero otherwise) */
+} cli_model;
+/* QP_EXIT_OK, or QP_EXIT_BAD_INPUT after printing the error. (cli_model.c) */
+int cli_model_load(const char *cmd, const char *path, const char *encodings_path, cli_model *m);
+void cli_model_free(cli_model *m);
 
 /* Engine mode names as the --mode flags spell them: "fp32", "quantsim", "int8". */
 const char *cli_mode_name(qp_engine_mode mode);

@@ -13,7 +13,8 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: qpipe bench MODEL.onnx [--batch 1,8] [--threads 1,2] [--repeat N] [--warmup N]\n"
-            "                   [--shape NAME=DIMS]... [--input FILE.npy] [--mode MODE] [--json FILE]\n\n"
+            "                   [--shape NAME=DIMS]... [--input FILE.npy] [--encodings FILE.json]\n"
+            "                   [--mode MODE] [--json FILE]\n\n"
             "Times the engine on seeded random inputs and prints, for every batch size and thread\n"
             "count, the median latency of --repeat runs (after --warmup), GMAC/s, the activation arena\n"
             "and the process's peak resident memory.\n\n"
@@ -23,6 +24,8 @@ static void usage(FILE *out) {
             "  --warmup N      untimed runs first (default 3)\n"
             "  --shape N=DIMS  fix an input's shape (batch dim is still replaced by --batch)\n"
             "  --input FILE    use this array's first sample, repeated over the batch, for input 0\n"
+            "  --encodings F   AIMET encodings (0.6.1 or 1.0.0, as export_encodings writes them) for the\n"
+            "                  float MODEL: it then runs like a quantized model\n"
             "  --mode LIST     comma-separated from fp32, quantsim, int8 (default: fp32,int8 for quantized\n"
             "                  models, i.e. QDQ or QLinear* ops read into qpipe's encodings, with the int8\n"
             "                  speed-up over fp32; fp32 otherwise). fp32 of a quantized model runs its\n"
@@ -74,12 +77,12 @@ int cmd_bench(int argc, char **argv) {
         {"repeat", required_argument, 0, 'r'}, {"warmup", required_argument, 0, 'w'},
         {"shape", required_argument, 0, 's'},  {"json", required_argument, 0, 'j'},
         {"input", required_argument, 0, 'i'},  {"help", no_argument, 0, 'h'},
-        {"mode", required_argument, 0, 'M'},   {0, 0, 0, 0}};
+        {"mode", required_argument, 0, 'M'},   {"encodings", required_argument, 0, 'e'}, {0, 0, 0, 0}};
     qp_engine_mode modes[3];
     int n_modes = 0;
     int batches[8] = {1, 8}, n_batches = 2, threads[8] = {1, 2}, n_threads = 2;
     int repeat = 20, warmup = 3, c;
-    const char *json_path = NULL, *input_path = NULL;
+    const char *json_path = NULL, *input_path = NULL, *encodings_path = NULL;
     cli_shapes shapes = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -100,6 +103,7 @@ int cmd_bench(int argc, char **argv) {
             break;
         case 's': if (cli_add_shape("bench", &shapes, optarg)) return QP_EXIT_USAGE; break;
         case 'j': json_path = optarg; break;
+        case 'e': encodings_path = optarg; break;
         case 'i': input_path = optarg; break;
         case 'M': {
             char list[64];
@@ -120,17 +124,19 @@ int cmd_bench(int argc, char **argv) {
     }
     if (optind != argc - 1) return cli_usage_error("bench", "expected exactly one MODEL argument");
     const char *path = argv[optind];
-    qp_graph *g = NULL;
-    qp_encodings *enc = NULL;
-    qp_status st = qp_model_load_any(path, &g, &enc, NULL);
-    if (st != QP_OK) return cli_fail("bench", st);
+    cli_model model;
+    int load_rc = cli_model_load("bench", path, encodings_path, &model);
+    if (load_rc != QP_EXIT_OK) return load_rc;
+    qp_graph *g = model.graph;
+    const qp_encodings *enc = model.encodings;
+    qp_status st;
     if (n_modes == 0) {
         modes[n_modes++] = QP_MODE_FP32;
         if (enc) modes[n_modes++] = QP_MODE_INT8;
     }
     for (int mi = 0; mi < n_modes; mi++)
         if (modes[mi] != QP_MODE_FP32 && !enc) {
-            qp_graph_free(g);
+            cli_model_free(&model);
             return cli_usage_error("bench", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or "
                                    "QLinear* nodes); %s has none", cli_mode_name(modes[mi]), path);
         }
@@ -139,8 +145,7 @@ int cmd_bench(int argc, char **argv) {
     if (input_path) {
         qp_shape shape;
         if ((st = qp_npy_read_f32(input_path, &sample, &shape)) != QP_OK) {
-            qp_graph_free(g);
-            qp_encodings_free(enc);
+            cli_model_free(&model);
             return cli_fail("bench", st);
         }
         sample_floats = (size_t)(qp_shape_numel(&shape) / (shape.rank > 0 && shape.dims[0] > 0 ? shape.dims[0] : 1));
@@ -152,8 +157,7 @@ int cmd_bench(int argc, char **argv) {
         snprintf(json_tmp, sizeof json_tmp, "%s.tmp", json_path);
         json = fopen(json_tmp, "w");
         if (!json) {
-            qp_graph_free(g);
-            qp_encodings_free(enc);
+            cli_model_free(&model);
             fprintf(stderr, "qpipe bench: error: cannot write %s\n", json_tmp);
             return QP_EXIT_BAD_INPUT;
         }
@@ -256,7 +260,6 @@ int cmd_bench(int argc, char **argv) {
             }
         }
     }
-    qp_graph_free(g);
-    qp_encodings_free(enc);
+    cli_model_free(&model);
     return rc;
 }

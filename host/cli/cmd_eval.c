@@ -17,11 +17,12 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: qpipe eval MODEL.onnx --images DIR|IDX [--labels FILE] [--list FILE] [--count N]\n"
             "                  [preprocessing flags] [--mode fp32|quantsim|int8] [--batch N] [--threads N]\n"
-            "                  [--json FILE] [--dump DIR]\n\n"
+            "                  [--encodings FILE.json] [--json FILE] [--dump DIR]\n\n"
             "Runs a classifier over a folder of JPEGs (or an IDX image file, MNIST format, plain or\n"
             "gz) and prints top-1 and top-5 accuracy against the labels. Unreadable images are\n"
             "skipped, counted and named. A quantized model (QDQ, or QOperator QLinear* ops) is read\n"
-            "into qpipe's encodings and runs on the int8 engine by default.\n\n"
+            "into qpipe's encodings and runs on the int8 engine by default; so does a float model given\n"
+            "--encodings (an AIMET encodings file, as a pipeline's export_encodings writes it).\n\n"
             "data:\n"
             "  --images DIR|FILE  JPEG folder (sorted by name) or IDX images file\n"
             "  --labels FILE      '<file> <class>' lines for a folder, or the IDX labels file;\n"
@@ -37,6 +38,7 @@ static void usage(FILE *out) {
             "run:\n"
             "  --mode MODE        fp32 | quantsim | int8 (default: int8 for quantized models, else fp32;\n"
             "                     fp32 on a quantized model runs its dequantized weights in float)\n"
+            "  --encodings FILE   AIMET encodings (0.6.1 or 1.0.0) for the float MODEL\n"
             "  --batch N          batch size (default 8)     --threads N (default: all cores)\n"
             "  --json FILE        also write {\"model\",\"mode\",\"images\",\"labelled\",\"skipped\",\"top1\",\"top5\",\"seconds\"}\n"
             "  --dump DIR         also write each batch's inputs and outputs as DIR/batch_<k>_input.npy and\n"
@@ -103,11 +105,11 @@ int cmd_eval(int argc, char **argv) {
         {"batch", required_argument, 0, 'b'},  {"threads", required_argument, 0, 't'},
         {"json", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
         {"mode", required_argument, 0, 'M'},   {"dump", required_argument, 0, 'D'},
-        {0, 0, 0, 0}};
+        {"encodings", required_argument, 0, 'e'}, {0, 0, 0, 0}};
     qp_dataset_config cfg;
     qp_dataset_config_init(&cfg);
     int batch = 8, n_threads = 0, c, count;
-    const char *json_path = NULL, *dump_dir = NULL;
+    const char *json_path = NULL, *dump_dir = NULL, *encodings_path = NULL;
     qp_engine_mode mode = QP_MODE_FP32;
     int mode_given = 0;
     qp_status st;
@@ -142,6 +144,7 @@ int cmd_eval(int argc, char **argv) {
             mode_given = 1;
             break;
         case 'D': dump_dir = optarg; break;
+        case 'e': encodings_path = optarg; break;
         case 'h': usage(stdout); return QP_EXIT_OK;
         default: return cli_usage_error("eval", "unknown option");
         }
@@ -154,27 +157,28 @@ int cmd_eval(int argc, char **argv) {
     cfg.threads = n_threads;
     const char *model_path = argv[optind];
 
-    qp_graph *g = NULL;
-    qp_encodings *enc = NULL;
-    qp_qdq_import_stats qstats;
-    if ((st = qp_model_load_any(model_path, &g, &enc, &qstats)) != QP_OK) return cli_fail("eval", st);
+    qp_graph *g;
+    cli_model model;
+    int load_rc = cli_model_load("eval", model_path, encodings_path, &model);
+    if (load_rc != QP_EXIT_OK) return load_rc;
+    g = model.graph;
+    const qp_encodings *enc = model.encodings;
+    const qp_qdq_import_stats qstats = model.qdq;
     if (!mode_given) mode = enc ? QP_MODE_INT8 : QP_MODE_FP32;
     if (mode != QP_MODE_FP32 && !enc) {
-        qp_graph_free(g);
+        cli_model_free(&model);
         return cli_usage_error("eval", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
                                "nodes); %s has none (export one with a pipeline's export_qdq pass)", cli_mode_name(mode),
                                model_path);
     }
     if (dump_dir && mkdir(dump_dir, 0777) != 0 && errno != EEXIST) {
-        qp_graph_free(g);
-        qp_encodings_free(enc);
+        cli_model_free(&model);
         fprintf(stderr, "qpipe eval: error: cannot create %s: %s\n", dump_dir, strerror(errno));
         return QP_EXIT_BAD_INPUT;
     }
     qp_dataset *ds = NULL;
     if ((st = qp_dataset_open(&cfg, &ds)) != QP_OK) {
-        qp_graph_free(g);
-        qp_encodings_free(enc);
+        cli_model_free(&model);
         return cli_fail("eval", st);
     }
     FILE *labels_out = NULL;
@@ -258,7 +262,9 @@ int cmd_eval(int argc, char **argv) {
                 qp_dataset_iter_skipped_reason(it, k));
     double acc1 = labelled ? (double)top1 / (double)labelled : 0, acc5 = labelled ? (double)top5 / (double)labelled : 0;
     printf("model:    %s\n", model_path);
-    if (enc)
+    if (encodings_path)
+        printf("encodings: %s\n", encodings_path);
+    else if (enc)
         printf("quantized: %d activation encodings, %d weights, %d biases, %d QLinear ops converted, %d Q/DQ kept as "
                "fp32 ops\n", qstats.activations, qstats.weights, qstats.biases, qstats.converted, qstats.kept);
     if (mode == QP_MODE_INT8) {
@@ -298,7 +304,6 @@ done:
     qp_dataset_iter_free(it);
     qp_plan_free(plan);
     qp_dataset_close(ds);
-    qp_graph_free(g);
-    qp_encodings_free(enc);
+    cli_model_free(&model);
     return rc;
 }

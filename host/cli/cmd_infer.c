@@ -12,7 +12,7 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: qpipe infer MODEL.onnx --input [NAME=]FILE.npy [--input ...] --out DIR [--mode MODE]\n"
-            "                   [--threads N]\n\n"
+            "                   [--encodings FILE.json] [--threads N]\n\n"
             "Runs the model on the given NumPy arrays (their shapes fix the input shapes) and\n"
             "writes each output to DIR/<output name>.npy. Float outputs are written as float32, others in\n"
             "their own dtype. In file names, characters other than letters, digits, '.', '_' and '-'\n"
@@ -21,6 +21,8 @@ static void usage(FILE *out) {
             "  --out DIR            output folder (created if missing)\n"
             "  --mode MODE          fp32 | quantsim | int8 (default: int8 for quantized models, QDQ or\n"
             "                       QLinear* ops, else fp32); int8 outputs are written dequantized\n"
+            "  --encodings FILE     AIMET encodings (0.6.1 or 1.0.0) for the float MODEL: it then runs in\n"
+            "                       int8 by default\n"
             "  --threads N          threads (default: all cores)\n"
             "  -h, --help           this text\n\n"
             "Exit codes: 0 success, 1 bad input, 2 usage error.\n");
@@ -47,10 +49,12 @@ typedef struct input_arg {
 int cmd_infer(int argc, char **argv) {
     static const struct option options[] = {
         {"input", required_argument, 0, 'i'}, {"out", required_argument, 0, 'o'},
-        {"threads", required_argument, 0, 't'}, {"mode", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"mode", required_argument, 0, 'M'},
+        {"encodings", required_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     input_arg inputs[32];
     int n_inputs = 0, n_threads = 0, c;
     const char *out_dir = NULL;
+    const char *encodings_path = NULL;
     qp_engine_mode mode = QP_MODE_FP32;
     int mode_given = 0;
     optind = 1;
@@ -69,6 +73,7 @@ int cmd_infer(int argc, char **argv) {
                 return cli_usage_error("infer", "--mode wants fp32, quantsim or int8, got '%s'", optarg);
             mode_given = 1;
             break;
+        case 'e': encodings_path = optarg; break;
         case 'h': usage(stdout); return QP_EXIT_OK;
         default: return cli_usage_error("infer", "unknown option");
         }
@@ -77,14 +82,15 @@ int cmd_infer(int argc, char **argv) {
     if (!out_dir) return cli_usage_error("infer", "--out DIR is required");
     if (n_inputs == 0) return cli_usage_error("infer", "at least one --input is required");
 
-    qp_graph *g = NULL;
-    qp_encodings *enc = NULL;
-    qp_qdq_import_stats qstats;
-    qp_status st = qp_model_load_any(argv[optind], &g, &enc, &qstats);
-    if (st != QP_OK) return cli_fail("infer", st);
+    cli_model model;
+    int load_rc = cli_model_load("infer", argv[optind], encodings_path, &model);
+    if (load_rc != QP_EXIT_OK) return load_rc;
+    qp_graph *g = model.graph;
+    const qp_encodings *enc = model.encodings;
+    qp_status st;
     if (!mode_given) mode = enc ? QP_MODE_INT8 : QP_MODE_FP32;
     if (mode != QP_MODE_FP32 && !enc) {
-        qp_graph_free(g);
+        cli_model_free(&model);
         return cli_usage_error("infer", "--mode %s needs a quantized model (QuantizeLinear/DequantizeLinear or QLinear* "
                                "nodes); %s has none", cli_mode_name(mode), argv[optind]);
     }
@@ -168,7 +174,6 @@ int cmd_infer(int argc, char **argv) {
     qp_plan_free(plan);
 done:
     for (int k = 0; k < n_inputs; k++) free(inputs[k].array.data);
-    qp_graph_free(g);
-    qp_encodings_free(enc);
+    cli_model_free(&model);
     return rc;
 }
