@@ -107,8 +107,8 @@ def compare(args):
         result["qpipe_top1"] = float((top_q[mask] == lab[mask]).mean())
     if ref is not None:
         # How well ONNX Runtime agrees with itself: integer kernels (the default, optimized graph)
-        # against float reference ops. Quantized networks amplify rounding differences, and this
-        # is the yardstick for how close two faithful implementations of one file can be.
+        # against float reference ops. Quantized networks amplify rounding differences; qpipe's
+        # int8 engine computes what the integer kernels compute, so this is information only.
         r = np.concatenate(ref_out).astype(np.float64)
         result["ort_self_agreement"] = float((r.argmax(axis=1) == top_ort).mean())
         result["qpipe_vs_ort_reference_agreement"] = float((r.argmax(axis=1) == top_q).mean())
@@ -137,15 +137,7 @@ def compare(args):
             json.dump(result, fh, indent=2)
     failed = []
     if agree < args.min_agreement:
-        # A file ONNX Runtime cannot agree with itself on at this level is held to ONNX Runtime's
-        # own consistency instead (with --self-check): qpipe must be as close to it as it is to itself.
-        self_agree = result.get("ort_self_agreement")
-        if self_agree is None or self_agree >= args.min_agreement or agree < self_agree - args.self_margin:
-            failed.append(f"agreement {agree:.4f} < {args.min_agreement}" +
-                          (f" (ONNX Runtime's own modes agree {self_agree:.4f})" if self_agree is not None else ""))
-        else:
-            print(f"note: agreement {agree:.4f} is below {args.min_agreement}, but ONNX Runtime's own two modes "
-                  f"agree only {self_agree:.4f} on this file")
+        failed.append(f"agreement {agree:.4f} < {args.min_agreement}")
     if args.max_steps is not None:
         if not step:
             failed.append("the output is not produced by a DequantizeLinear: no quantization step to compare in")
@@ -209,10 +201,9 @@ def main():
     c.add_argument("--max-steps", type=float, default=None, help="fail when the 99.9th percentile exceeds this")
     c.add_argument("--json")
     c.add_argument("--self-check", action="store_true",
-                   help="also run ONNX Runtime with graph optimizations off and report its self-agreement; "
-                        "a file on which that is below --min-agreement passes when qpipe agrees at least as well "
-                        "(within --self-margin)")
-    c.add_argument("--self-margin", type=float, default=0.005)
+                   help="also run ONNX Runtime with graph optimizations off and print how well its float "
+                        "reference ops agree with its own integer kernels (information only: qpipe computes "
+                        "what the integer kernels compute)")
     q = sub.add_parser("quantize")
     q.add_argument("fp32")
     q.add_argument("dump")

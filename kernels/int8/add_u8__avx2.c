@@ -1,4 +1,4 @@
-/* add_u8__avx2.c — AVX2 quantized Add (one rounding, wide multipliers): 16 elements per step along the innermost level. */
+/* add_u8__avx2.c — AVX2 quantized Add (ONNX Runtime's QLinearAdd arithmetic: float FMAs, vcvtps2dq): 16 elements per step along the innermost level. */
 #include "kernels/int8/q8_add.h"
 
 /* Every function below, the helpers of q8_avx2.h included, is built for this ISA; the rest of
@@ -9,17 +9,23 @@
 #pragma GCC target("avx2,fma")
 #endif
 #include "kernels/int8/q8_avx2.h"
-#include "kernels/int8/q8_wide_avx2.h"
+
+/* 8 lanes of q8_add.h's formula before the final clamp (vfmadd231ps as in MLAS). */
+static inline __m256i add8(__m128i a8, __m128i b8, __m256 ra, __m256 rb, __m256 fixed, int a_bcast) {
+    const __m256 af = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(a8));
+    const __m256 bf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b8));
+    const __m256 v = a_bcast ? _mm256_fmadd_ps(bf, rb, _mm256_fmadd_ps(af, ra, fixed))
+                             : _mm256_fmadd_ps(af, ra, _mm256_fmadd_ps(bf, rb, fixed));
+    return _mm256_cvtps_epi32(v);
+}
 
 void qp_u8_add__avx2(const qp_u8_add_args *args) {
     const qp_u8_add_params *p = args->params;
     const int64_t sa = args->a_stride[2], sb = args->b_stride[2];
-    /* shift < 32 only for scale ratios above ~2^21 (a degenerate model): the scalar path */
-    const int vector_ok = (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && p->shift >= 32;
-    const qp_q8_wide_avx2 wa = qp_q8_wide_avx2_make(p->a_multiplier, p->shift);
-    const qp_q8_wide_avx2 wb = qp_q8_wide_avx2_make(p->b_multiplier, p->shift);
-    const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->out_zero_point);
+    const int vector_ok = (sa == 1 || sa == 0) && (sb == 1 || sb == 0);
+    const int a_bcast = sa == 0 && sb != 0;
+    const __m256 ra = _mm256_set1_ps(p->a_ratio), rb = _mm256_set1_ps(p->b_ratio), fixed = _mm256_set1_ps(p->fixed);
+    const __m256i zero16 = _mm256_setzero_si256();
     const __m128i qmin = _mm_set1_epi8((char)p->qmin), qmax = _mm_set1_epi8((char)p->qmax);
     uint8_t *out = args->out;
     for (int64_t o = 0; o < args->outer; o++)
@@ -28,20 +34,18 @@ void qp_u8_add__avx2(const qp_u8_add_args *args) {
             const uint8_t *b = args->b + o * args->b_stride[0] + m * args->b_stride[1];
             int64_t i = 0;
             if (vector_ok) {
-                const __m128i a_bcast = _mm_set1_epi8((char)a[0]), b_bcast = _mm_set1_epi8((char)b[0]);
+                const __m128i a_bc = _mm_set1_epi8((char)a[0]), b_bc = _mm_set1_epi8((char)b[0]);
                 for (; i + 16 <= args->inner; i += 16) {
-                    const __m128i av = sa ? _mm_loadu_si128((const __m128i *)(a + i)) : a_bcast;
-                    const __m128i bv = sb ? _mm_loadu_si128((const __m128i *)(b + i)) : b_bcast;
-                    const __m256i a0 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(av), za);
-                    const __m256i b0 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(bv), zb);
-                    const __m256i a1 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(av, 8)), za);
-                    const __m256i b1 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(bv, 8)), zb);
-                    _mm_storeu_si128((__m128i *)(out + i),
-                                     qp_q8_avx2_pack16(qp_q8_wide_avx2_sum2(a0, &wa, b0, &wb),
-                                                       qp_q8_wide_avx2_sum2(a1, &wa, b1, &wb), zp16, qmin, qmax));
+                    const __m128i av = sa ? _mm_loadu_si128((const __m128i *)(a + i)) : a_bc;
+                    const __m128i bv = sb ? _mm_loadu_si128((const __m128i *)(b + i)) : b_bc;
+                    const __m256i lo = add8(av, bv, ra, rb, fixed, a_bcast);
+                    const __m256i hi = add8(_mm_srli_si128(av, 8), _mm_srli_si128(bv, 8), ra, rb, fixed, a_bcast);
+                    /* vpackssdw + vpackuswb saturate like MLAS; zero point 0: it is in `fixed` */
+                    _mm_storeu_si128((__m128i *)(out + i), qp_q8_avx2_pack16(lo, hi, zero16, qmin, qmax));
                 }
             }
-            for (; i < args->inner; i++) out[i] = qp_u8_add_one(a[i * sa], b[i * sb], p);
+            for (; i < args->inner; i++)
+                out[i] = a_bcast ? qp_u8_add_one_a_bcast(a[0], b[i * sb], p) : qp_u8_add_one(a[i * sa], b[i * sb], p);
             out += args->inner;
         }
 }

@@ -38,6 +38,8 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *a) {
     int32_t *wpairs = (int32_t *)(void *)(padded + rows * cols);
     const __m256i zp16 = _mm256_set1_epi16((int16_t)a->out_zero_point);
     const __m128i qmin = _mm_set1_epi8((char)a->qmin), qmax = _mm_set1_epi8((char)a->qmax);
+    const __m256 lo = _mm256_set1_ps((float)(a->qmin - a->out_zero_point));
+    const __m256 hi = _mm256_set1_ps((float)(a->qmax - a->out_zero_point));
     const int64_t second = sw == 1 ? 1 : 16; /* stride 1: odd outputs; stride 2: outputs 8..15 */
     int64_t oh_begin, oh_end;
     qp_q8_row_range(a->row_begin, a->row_end, OH, &oh_begin, &oh_end);
@@ -48,15 +50,15 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *a) {
         const int8_t *kernel = a->weights + c * KH * KW;
         uint8_t *out = a->output + c * OH * OW;
         const __m256i bias = _mm256_set1_epi32(a->bias[c]);
-        const qp_q8_avx2_rq rq = qp_q8_avx2_rq_make(a->requant[c]);
+        const __m256 scale = _mm256_set1_ps(a->scale[c]);
         /* the border stays zero points from the memset; only the interior changes per channel */
         for (int64_t ih = 0; ih < H; ih++)
             memcpy(padded + (ih + w->pad_top) * cols + w->pad_left, plane + ih * W, (size_t)W);
         for (int64_t kh = 0; kh < KH; kh++)
             for (int64_t p = 0; p < pairs; p++) {
-                const int16_t lo = kernel[kh * KW + 2 * p];
-                const int16_t hi = 2 * p + 1 < KW ? kernel[kh * KW + 2 * p + 1] : 0;
-                wpairs[kh * pairs + p] = (int32_t)(((uint32_t)(uint16_t)hi << 16) | (uint16_t)lo);
+                const int16_t w_lo = kernel[kh * KW + 2 * p];
+                const int16_t w_hi = 2 * p + 1 < KW ? kernel[kh * KW + 2 * p + 1] : 0;
+                wpairs[kh * pairs + p] = (int32_t)(((uint32_t)(uint16_t)w_hi << 16) | (uint16_t)w_lo);
             }
         for (int64_t oh = oh_begin; oh < oh_end; oh++) {
             uint8_t *orow = out + oh * OW;
@@ -76,7 +78,7 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *a) {
                         acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(x1, wv));
                     }
                 }
-                const __m256i r0 = qp_q8_avx2_q31_mul(acc0, &rq), r1 = qp_q8_avx2_q31_mul(acc1, &rq);
+                const __m256i r0 = qp_q8_avx2_requant(acc0, scale, lo, hi), r1 = qp_q8_avx2_requant(acc1, scale, lo, hi);
                 const __m128i bytes = sw == 1 ? qp_q8_avx2_pack16_even_odd(r0, r1, zp16, qmin, qmax)
                                               : qp_q8_avx2_pack16(r0, r1, zp16, qmin, qmax);
                 if (ow + BLOCK <= OW) {

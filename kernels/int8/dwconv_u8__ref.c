@@ -22,6 +22,6 @@ void qp_u8_dwconv__ref(const qp_u8_dwconv_args *a) {
         for (int64_t oh = oh_begin; oh < oh_end; oh++)
             for (int64_t ow = 0; ow < w->out_w; ow++)
                 out[oh * w->out_w + ow] =
-                    qp_q8_dwconv_one(a, plane, kernel, a->bias[c], a->requant[c], oh, ow);
+                    qp_q8_dwconv_one(a, plane, kernel, a->bias[c], a->scale[c], oh, ow);
     }
 }

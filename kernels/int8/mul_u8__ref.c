@@ -1,4 +1,4 @@
-/* mul_u8__ref.c — quantized Mul of two u8 tensors with their own encodings (one rounding of the exact product), scalar reference. */
+/* mul_u8__ref.c — quantized Mul of two u8 tensors with their own encodings (ONNX Runtime's QLinearMul arithmetic), scalar reference. */
 #include "kernels/int8/q8_add.h"
 
 qp_status qp_u8_mul_params_init(double a_scale, int32_t a_zero_point, double b_scale,
@@ -9,11 +9,11 @@ qp_status qp_u8_mul_params_init(double a_scale, int32_t a_zero_point, double b_s
     if (st != QP_OK) return st;
     p->a_zero_point = a_zero_point;
     p->b_zero_point = b_zero_point;
-    p->out_zero_point = out_zero_point;
+    p->out_zero_point = (float)out_zero_point;
     p->qmin = qmin;
     p->qmax = qmax;
-    int64_t unused;
-    st = qp_wide_rq_from_real(a_scale * b_scale / out_scale, 0.0, 65025, &p->multiplier, &unused, &p->shift);
+    /* MLAS: ScaleA * ScaleB / ScaleC, left to right in float (the same as a weighted op's scale) */
+    st = qp_requant_scale((float)a_scale, (float)b_scale, (float)out_scale, &p->ratio);
     if (st != QP_OK) return qp_error_prefix(st, "int8 Mul: ");
     return QP_OK;
 }

@@ -102,8 +102,7 @@ void qp_u8_global_avgpool__avx2(const qp_u8_global_avgpool_args *a) {
         uint32_t sum = (uint32_t)(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
         for (; i < a->plane; i++) sum += plane[i];
         sum -= (uint32_t)a->input_zero_point * (uint32_t)a->plane;
-        a->output[c] = qp_requantize((int32_t)sum, a->requant.multiplier, a->requant.shift, a->out_zero_point,
-                                     a->qmin, a->qmax);
+        a->output[c] = qp_requantize((int32_t)sum, a->scale, a->out_zero_point, a->qmin, a->qmax);
     }
 }
 

@@ -72,13 +72,15 @@ void qp_u8_avgpool__avx512(const qp_u8_pool_args *a) {
         return;
     }
     const int64_t H = w->in_h, W = w->in_w, OH = w->out_h, OW = w->out_w;
-    int64_t lo, hi, oh_begin, oh_end;
-    qp_q8_interior_columns(w, &lo, &hi);
+    int64_t col_lo, col_hi, oh_begin, oh_end;
+    qp_q8_interior_columns(w, &col_lo, &col_hi);
     qp_q8_row_range(a->row_begin, a->row_end, OH, &oh_begin, &oh_end);
     uint8_t idx[64];
     for (int j = 0; j < 64; j++) idx[j] = (uint8_t)(j * sw);
     const __m512i index = _mm512_loadu_si512(idx);
-    const qp_q8_avx512_rq rq = qp_q8_avx512_rq_make(a->count_requant[taps]);
+    const __m512 scale = _mm512_set1_ps(a->count_scale[taps]);
+    const __m512 lo = _mm512_set1_ps((float)(a->qmin - a->out_zero_point));
+    const __m512 hi = _mm512_set1_ps((float)(a->qmax - a->out_zero_point));
     const __m512i offset = _mm512_set1_epi32((int32_t)(taps * a->input_zero_point));
     const __m512i zp16 = _mm512_set1_epi16((int16_t)a->out_zero_point);
     const __m512i qmin = _mm512_set1_epi8((char)a->qmin), qmax = _mm512_set1_epi8((char)a->qmax);
@@ -90,8 +92,8 @@ void qp_u8_avgpool__avx512(const qp_u8_pool_args *a) {
             int64_t kh_b, kh_e;
             qp_q8_kh_range(w, oh, &kh_b, &kh_e);
             const int rows_inside = h0 >= 0 && h0 + (KH - 1) * w->dilation_h < H;
-            const int64_t v_lo = rows_inside ? lo : OW, v_hi = rows_inside ? hi : OW;
-            for (int64_t ow = 0; ow < v_lo; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
+            const int64_t v_lo = rows_inside ? col_lo : OW, v_hi = rows_inside ? col_hi : OW;
+            for (int64_t ow = 0; ow < v_lo; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, col_lo, col_hi, kh_b, kh_e);
             for (int64_t ow = v_lo; ow < v_hi; ow += 64) {
                 __m512i s0 = _mm512_setzero_si512(), s1 = s0;
                 for (int64_t kh = 0; kh < KH; kh++) {
@@ -106,19 +108,19 @@ void qp_u8_avgpool__avx512(const qp_u8_pool_args *a) {
                         s1 = _mm512_add_epi16(s1, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1)));
                     }
                 }
-                const __m512i r0 = qp_q8_avx512_q31_mul(
-                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(s0)), offset), &rq);
-                const __m512i r1 = qp_q8_avx512_q31_mul(
-                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(s0, 1)), offset), &rq);
-                const __m512i r2 = qp_q8_avx512_q31_mul(
-                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(s1)), offset), &rq);
-                const __m512i r3 = qp_q8_avx512_q31_mul(
-                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(s1, 1)), offset), &rq);
+                const __m512i r0 = qp_q8_avx512_requant(
+                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(s0)), offset), scale, lo, hi);
+                const __m512i r1 = qp_q8_avx512_requant(
+                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(s0, 1)), offset), scale, lo, hi);
+                const __m512i r2 = qp_q8_avx512_requant(
+                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(s1)), offset), scale, lo, hi);
+                const __m512i r3 = qp_q8_avx512_requant(
+                    _mm512_sub_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(s1, 1)), offset), scale, lo, hi);
                 const int64_t n = v_hi - ow < 64 ? v_hi - ow : 64;
                 _mm512_mask_storeu_epi8(out + oh * OW + ow, (__mmask64)-1 >> (64 - n),
                                         qp_q8_avx512_pack64(r0, r1, r2, r3, zp16, qmin, qmax));
             }
-            for (int64_t ow = v_hi; ow < OW; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, lo, hi, kh_b, kh_e);
+            for (int64_t ow = v_hi; ow < OW; ow++) out[oh * OW + ow] = qp_q8_avgpool_one(a, plane, oh, ow, col_lo, col_hi, kh_b, kh_e);
         }
     }
 }
@@ -138,8 +140,7 @@ void qp_u8_global_avgpool__avx512(const qp_u8_global_avgpool_args *a) {
                                                         _mm512_setzero_si512()));
         uint32_t sum = (uint32_t)_mm512_reduce_add_epi64(acc);
         sum -= (uint32_t)a->input_zero_point * (uint32_t)a->plane;
-        a->output[c] = qp_requantize((int32_t)sum, a->requant.multiplier, a->requant.shift, a->out_zero_point,
-                                     a->qmin, a->qmax);
+        a->output[c] = qp_requantize((int32_t)sum, a->scale, a->out_zero_point, a->qmin, a->qmax);
     }
 }
 

@@ -40,18 +40,13 @@ void qp_u8_avgpool__ref(const qp_u8_pool_args *a) {
     }
 }
 
-qp_status qp_u8_avgpool_requant_table(double in_scale, double out_scale, int64_t max_count,
-                                      qp_q31 *table) {
-    if (!(isfinite(in_scale) && in_scale > 0 && isfinite(out_scale) && out_scale > 0))
-        return qp_error(QP_ERR_INVALID_ARG,
-                        "int8 AveragePool: scales in=%g out=%g (allowed: finite and > 0)", in_scale,
-                        out_scale);
-    if (max_count < 1)
-        return qp_error(QP_ERR_INVALID_ARG, "int8 AveragePool: window of %lld taps (allowed: >= 1)",
+qp_status qp_u8_avgpool_scale_table(float in_scale, float out_scale, int64_t max_count, float *table) {
+    if (max_count < 1 || max_count > ((int64_t)1 << 24))
+        return qp_error(QP_ERR_INVALID_ARG, "int8 AveragePool: window of %lld taps (allowed: 1..2^24)",
                         (long long)max_count);
-    table[0] = (qp_q31){0, 0};
+    table[0] = 0.0f;
     for (int64_t c = 1; c <= max_count; c++) {
-        const qp_status st = qp_q31_from_real(in_scale / (out_scale * (double)c), &table[c]);
+        const qp_status st = qp_requant_mean_scale(in_scale, out_scale, c, &table[c]);
         if (st != QP_OK) return qp_error_prefix(st, "int8 AveragePool: ");
     }
     return QP_OK;
@@ -63,7 +58,6 @@ void qp_u8_global_avgpool__ref(const qp_u8_global_avgpool_args *a) {
         uint32_t sum = 0;
         for (int64_t i = 0; i < a->plane; i++) sum += plane[i];
         sum -= (uint32_t)a->input_zero_point * (uint32_t)a->plane;
-        a->output[c] = qp_requantize((int32_t)sum, a->requant.multiplier, a->requant.shift,
-                                     a->out_zero_point, a->qmin, a->qmax);
+        a->output[c] = qp_requantize((int32_t)sum, a->scale, a->out_zero_point, a->qmin, a->qmax);
     }
 }

@@ -1,4 +1,4 @@
-/* q8_add.h — the per-element arithmetic of the quantized Add and Mul, shared by their variants so they cannot drift apart. */
+/* q8_add.h — the per-element arithmetic of the quantized Add and Mul (ONNX Runtime's), shared by their variants so they cannot drift apart. */
 #ifndef QPIPE_Q8_ADD_H
 #define QPIPE_Q8_ADD_H
 
@@ -6,17 +6,24 @@
 
 #include "kernels/int8/q8_kernels.h"
 
+/* One Add output; b_first: the broadcast operand a goes in first (MLAS's scalar-A path). */
 static inline uint8_t qp_u8_add_one(uint8_t a, uint8_t b, const qp_u8_add_params *p) {
-    const int64_t sum = (int64_t)(a - p->a_zero_point) * p->a_multiplier +
-                        (int64_t)(b - p->b_zero_point) * p->b_multiplier;
-    return qp_wide_requantize(sum, p->shift, p->out_zero_point, p->qmin, p->qmax);
+    return qp_u8_binary_out(fmaf((float)a, p->a_ratio, fmaf((float)b, p->b_ratio, p->fixed)), p->qmin, p->qmax);
+}
+static inline uint8_t qp_u8_add_one_a_bcast(uint8_t a, uint8_t b, const qp_u8_add_params *p) {
+    return qp_u8_binary_out(fmaf((float)b, p->b_ratio, fmaf((float)a, p->a_ratio, p->fixed)), p->qmin, p->qmax);
 }
 
-/* |(a - za) * (b - zb)| <= 255 * 255, so the product is exact in int32. */
+/* |(a - za) * (b - zb)| <= 255 * 255, so the product is exact in int32 and in float. */
 static inline uint8_t qp_u8_mul_one(uint8_t a, uint8_t b, const qp_u8_mul_params *p) {
     const int32_t product = (a - p->a_zero_point) * (b - p->b_zero_point);
-    return qp_wide_requantize((int64_t)product * p->multiplier, p->shift, p->out_zero_point, p->qmin,
-                              p->qmax);
+    float scaled = (float)product * p->ratio;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    /* MLAS rounds the product before adding zo (no FMA in its SSE2 kernel): keep GCC from
+     * contracting the two into an FMA where this is inlined into AVX2/FMA code. */
+    __asm__("" : "+x"(scaled));
+#endif
+    return qp_u8_binary_out(scaled + p->out_zero_point, p->qmin, p->qmax);
 }
 
 /* The checks both params_init functions make, with the op named in the message. */

@@ -1,4 +1,4 @@
-/* q8_avx512.h — AVX-512 requantization helpers, bit-exact with requant.h; include after the avx512 target pragma. */
+/* q8_avx512.h — AVX-512 requantization and packing helpers, bit-exact with requant.h; include after the avx512 target pragma. */
 #ifndef QPIPE_Q8_AVX512_H
 #define QPIPE_Q8_AVX512_H
 
@@ -7,64 +7,11 @@
 
 #include "kernels/int8/requant.h"
 
-/* One qp_q31 spread over zmm registers. Two routes, picked per multiplier outside the loops:
- * - total = 31 + shift >= 33 (m < 1/4, every real conv): the high dword of x * multiplier is
- *   floor(x m / 2^32), |.| < 2^30, and since 2^(total-1) is a multiple of 2^32 the rounding
- *   term can be added after it in 32 bits: (hi + 2^(total-33)) >> (total-32). One vpshufd with
- *   a mask gathers the high dwords of the even and odd products, so 6 ops per 16 lanes.
- * - total <= 32: the two routes of qp_q8_avx2_rq_make (q8_avx2.h): 64-bit rounding add, then
- *   bits [32, 64) (total 32) or, after a saturating pre shift by -shift, bits [31, 63). */
-typedef struct qp_q8_avx512_rq {
-    __m512i multiplier;
-    __m512i rounding;             /* high route: 2^(total-33) per dword; else 64-bit lanes */
-    __m128i left;                 /* pre shift, total <= 31 only */
-    __m128i even_right, odd_left; /* bits [s, s+32) of each product to its result dword */
-    __m128i post;                 /* 32-bit arithmetic shift */
-    int has_left, high;
-} qp_q8_avx512_rq;
-
-static inline qp_q8_avx512_rq qp_q8_avx512_rq_make(qp_q31 q) {
-    qp_q8_avx512_rq rq;
-    const int total = 31 + q.shift;
-    rq.multiplier = _mm512_set1_epi32(q.multiplier);
-    rq.high = total >= 33;
-    if (rq.high) {
-        rq.rounding = _mm512_set1_epi32((int32_t)1 << (total - 33));
-        rq.post = _mm_cvtsi32_si128(total - 32);
-        rq.left = rq.even_right = rq.odd_left = _mm_setzero_si128();
-        rq.has_left = 0;
-        return rq;
-    }
-    const int at32 = total == 32;
-    rq.rounding = _mm512_set1_epi64((int64_t)1 << (at32 ? 31 : 30));
-    rq.left = _mm_cvtsi32_si128(at32 ? 0 : 31 - total);
-    rq.even_right = _mm_cvtsi32_si128(at32 ? 32 : 31);
-    rq.odd_left = _mm_cvtsi32_si128(at32 ? 0 : 1);
-    rq.post = _mm_setzero_si128();
-    rq.has_left = !at32 && total < 31;
-    return rq;
-}
-
-/* qp_q31_mul on 16 lanes; same contract as qp_q8_avx2_q31_mul. */
-static inline __m512i qp_q8_avx512_q31_mul(__m512i x, const qp_q8_avx512_rq *rq) {
-    if (rq->high) {
-        const __m512i even = _mm512_mul_epi32(x, rq->multiplier);
-        const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), rq->multiplier);
-        /* even dwords take the high dword of `even` (dword swap within each qword) */
-        const __m512i high = _mm512_mask_shuffle_epi32(odd, 0x5555, even, _MM_PERM_CDAB);
-        return _mm512_sra_epi32(_mm512_add_epi32(high, rq->rounding), rq->post);
-    }
-    if (rq->has_left) {
-        const __m512i y = _mm512_sll_epi32(x, rq->left);
-        const __mmask16 kept = _mm512_cmpeq_epi32_mask(_mm512_sra_epi32(y, rq->left), x);
-        const __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(x, 31), _mm512_set1_epi32(INT32_MAX));
-        x = _mm512_mask_blend_epi32(kept, sat, y);
-    }
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, rq->multiplier), rq->rounding);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), rq->multiplier), rq->rounding);
-    even = _mm512_srl_epi64(even, rq->even_right);
-    odd = _mm512_sll_epi64(odd, rq->odd_left);
-    return _mm512_mask_blend_epi32(0xAAAA, even, odd);
+/* requant.h's output stage on 16 lanes, before the zero point (see qp_q8_avx2_requant). */
+static inline __m512i qp_q8_avx512_requant(__m512i acc, __m512 scale, __m512 lo, __m512 hi) {
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    return _mm512_cvtps_epi32(v);
 }
 
 /* Bytes [start, start + 64) of a row of `width` bytes that lie inside it, as a load mask: masked

@@ -17,9 +17,9 @@ extern "C" {
  *   with zero point 128); weights are int8, symmetric (zero point 0);
  * - accumulation is int32 and wraps modulo 2^32 identically in every variant (a well-formed
  *   model never gets there: K * 255 * 128 + |bias| < 2^31 holds for K <= 65793);
- * - outputs are clamp(zp_out + qp_q31_mul(acc, requant), qmin, qmax) with one rounding (Add and
- *   Mul: the same with wide int64 multipliers, qp_wide_requantize); activation functions that
- *   are clamps (Relu, Relu6, Clip) are fused by narrowing [qmin, qmax];
+ * - accumulating kernels (GEMM, depthwise, pools) end with requant.h's qp_requantize: ONNX
+ *   Runtime's float output stage, (float)acc * scale, clamp, round half to even, + zp_out;
+ *   activation functions that are clamps (Relu, Relu6, Clip) are fused by narrowing [qmin, qmax];
  * - any partition of the outputs across calls (rows, columns, channels, elements) gives the
  *   same bytes: docs/kernels.md, "Splitting work across threads";
  * - kernels never allocate: scratch comes from the caller, sized by the *_scratch_size() twin;
@@ -53,6 +53,21 @@ qp_status qp_q8_window_check(const qp_q8_window *win);
  * Gemm/MatMul (A[batch][K] x W^T, out[batch][M]): X[k][n] = A[n][k] is read in place with
  *   x_k_stride = 1, x_n_stride = K, and out[n][m] is written with out_m_stride = 1,
  *   out_n_stride = M — no transpose anywhere (the variants pack X per column block anyway). */
+/* X read straight from the input planes of a convolution instead of from im2col columns
+ * ("implicit im2col"), for stride 1, dilation 1 and output rows as wide as the input rows
+ * (out_w == in_w: "same" padding along w, e.g. 3x3 pad 1). Then column n of the GEMM is output
+ * pixel p = n0 + n (oh = p / w, ow = p % w) and row k = (c * kernel_h + kh) * kernel_w + kw
+ * reads input[c][oh + kh - pad_top][ow + kw - pad_left], or zero_point outside the input: the
+ * same X as im2col, so the same bytes out. Because out_w == w, every tap of row k sits at the
+ * constant offset (kh - pad_top) * w + (kw - pad_left) from p: one masked load per row and
+ * block of columns. Only variants with `implicit` set accept it. */
+typedef struct qp_u8s8_gemm_implicit {
+    const uint8_t *input;        /* [k / (kernel_h * kernel_w)][h][w] */
+    int64_t h, w, kernel_h, kernel_w, pad_top, pad_left;
+    int64_t n0;                  /* output pixel of column 0 */
+    uint8_t zero_point;
+} qp_u8s8_gemm_implicit;
+
 typedef struct qp_u8s8_gemm_args {
     int64_t m, n, k;             /* rows of W (output channels), columns of X, reduction length */
     int64_t m_begin, m_end;      /* rows to compute; m_begin a multiple of the variant's mr */
@@ -61,10 +76,13 @@ typedef struct qp_u8s8_gemm_args {
     int64_t x_k_stride, x_n_stride;
     uint8_t *out;                /* out[m][n] at out[m * out_m_stride + n * out_n_stride] */
     int64_t out_m_stride, out_n_stride;
-    const qp_q31 *requant;       /* m entries (per output channel; repeat one for per-tensor) */
+    const float *scale;          /* m requantization scales (qp_requant_scale; per output channel,
+                                  * repeat one for per-tensor) */
     int32_t out_zero_point;      /* 0..255 */
     uint8_t qmin, qmax;
     void *scratch;               /* scratch_size(k, n) bytes, any alignment; one per thread */
+    const qp_u8s8_gemm_implicit *implicit; /* non-NULL: X comes from here, x and its strides are
+                                            * unused (variants with `implicit` only) */
 } qp_u8s8_gemm_args;
 
 /* One GEMM implementation: its tile, its packed-weight layout and its run function. Weights are
@@ -82,6 +100,7 @@ typedef struct qp_u8s8_gemm_variant {
                  void *packed);
     size_t (*scratch_size)(int64_t k, int64_t n);
     void (*run)(const qp_u8s8_gemm_args *args);
+    int implicit;         /* run() accepts args->implicit (kernel_h, kernel_w <= 16) */
 } qp_u8s8_gemm_variant;
 
 /* bias_out[r] = bias[r] - input_zero_point * sum_k w[r][k] (bias NULL = zeros): with it the GEMM
@@ -121,7 +140,7 @@ typedef struct qp_u8_dwconv_args {
     const int8_t *weights;        /* [channels][KH][KW] */
     const int32_t *bias;          /* [channels], folded: qp_u8s8_gemm_fold_bias(channels, KH*KW,...) */
     int32_t input_zero_point;     /* what padded taps read, so the folded bias cancels them */
-    const qp_q31 *requant;        /* [channels] */
+    const float *scale;           /* [channels] requantization scales (qp_requant_scale) */
     int32_t out_zero_point;
     uint8_t qmin, qmax;
     uint8_t *output;              /* [channels][out_h][out_w] */
@@ -143,82 +162,9 @@ void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *args);
  * step, any stride_w/dilation_w with 15 stride_w + 3 dilation_w < 64 (else the AVX2 variant). */
 void qp_u8_dwconv__avx512vnni(const qp_u8_dwconv_args *args);
 
-/* ------------------------------------------------------------------------------------------- */
-/* elementwise Add of two u8 tensors with their own encodings                                  */
-/* ------------------------------------------------------------------------------------------- */
-
-/* out = clamp(zo + round((a - za) s_a/s_out + (b - zb) s_b/s_out)) with ONE rounding (ties up)
- * of the sum taken with ~53-bit multipliers (qp_wide_rq_from_real, operands up to 255): exact
- * except within ~2^-44 of a step of a tie. No float at run time. */
-typedef struct qp_u8_add_params {
-    int32_t a_zero_point, b_zero_point, out_zero_point;
-    int64_t a_multiplier, b_multiplier; /* round(s_a / s_out * 2^shift), same for b */
-    int32_t shift;                      /* 1..62 */
-    uint8_t qmin, qmax;
-} qp_u8_add_params;
-
-/* Derives the multipliers from the scales (plan time): qp_wide_rq_from_real(s_a / s_out,
- * s_b / s_out, 255). QP_ERR_INVALID_ARG for a non-positive or non-finite scale, a zero point
- * outside 0..255, qmin > qmax, or a ratio too large. */
-qp_status qp_u8_add_params_init(double a_scale, int32_t a_zero_point, double b_scale,
-                                int32_t b_zero_point, double out_scale, int32_t out_zero_point,
-                                uint8_t qmin, uint8_t qmax, qp_u8_add_params *params);
-
-/* out is a contiguous [outer][mid][inner] array; a and b are read through per-level element
- * strides, 0 broadcasting along that level. The engine collapses any ONNX broadcast of rank <= 3
- * after merging adjacent dims into this form: same shape {mid*inner, inner, 1}, scalar {0,0,0},
- * per-channel NCHW (C values over N x C x HW) {0, 1, 0} with outer = N, mid = C, inner = HW. */
-typedef struct qp_u8_add_args {
-    int64_t outer, mid, inner;
-    const uint8_t *a;
-    int64_t a_stride[3];
-    const uint8_t *b;
-    int64_t b_stride[3];
-    uint8_t *out;
-    const qp_u8_add_params *params;
-} qp_u8_add_args;
-
-typedef void (*qp_u8_add_fn)(const qp_u8_add_args *args);
-void qp_u8_add__ref(const qp_u8_add_args *args);
-void qp_u8_add__avx2(const qp_u8_add_args *args);
-void qp_u8_add__avx512(const qp_u8_add_args *args);
-
-/* ------------------------------------------------------------------------------------------- */
-/* elementwise Mul of two u8 tensors with their own encodings                                  */
-/* ------------------------------------------------------------------------------------------- */
-
-/* out = clamp(zo + round((a - za) (b - zb) s_a s_b / s_out)): the integer product is exact, and
- * one rounding with a ~46-bit multiplier (qp_wide_rq_from_real, operands up to 65025) makes the
- * result the nearest code to the real product, ties up, except within ~2^-30 of a step of a tie. */
-typedef struct qp_u8_mul_params {
-    int32_t a_zero_point, b_zero_point, out_zero_point;
-    int64_t multiplier;                 /* round(s_a s_b / s_out * 2^shift) */
-    int32_t shift;                      /* 1..62 */
-    uint8_t qmin, qmax;
-} qp_u8_mul_params;
-
-/* Plan time: qp_wide_rq_from_real(s_a * s_b / s_out, 0, 65025). QP_ERR_INVALID_ARG for a
- * non-positive or non-finite scale, a zero point outside 0..255, qmin > qmax, or a ratio too
- * large. */
-qp_status qp_u8_mul_params_init(double a_scale, int32_t a_zero_point, double b_scale,
-                                int32_t b_zero_point, double out_scale, int32_t out_zero_point,
-                                uint8_t qmin, uint8_t qmax, qp_u8_mul_params *params);
-
-/* The same [outer][mid][inner] stride form as qp_u8_add_args (0 = broadcast along that level). */
-typedef struct qp_u8_mul_args {
-    int64_t outer, mid, inner;
-    const uint8_t *a;
-    int64_t a_stride[3];
-    const uint8_t *b;
-    int64_t b_stride[3];
-    uint8_t *out;
-    const qp_u8_mul_params *params;
-} qp_u8_mul_args;
-
-typedef void (*qp_u8_mul_fn)(const qp_u8_mul_args *args);
-void qp_u8_mul__ref(const qp_u8_mul_args *args);
-void qp_u8_mul__avx2(const qp_u8_mul_args *args);
-void qp_u8_mul__avx512(const qp_u8_mul_args *args);
+/* Elementwise Add and Mul of two u8 tensors (qp_u8_add_fn, qp_u8_mul_fn and their arguments):
+ * declared in their own header, which the binary-op kernels and their engine op share. */
+#include "kernels/int8/q8_binary_kernels.h"
 
 /* ------------------------------------------------------------------------------------------- */
 /* pooling and table lookup                                                                   */
@@ -232,7 +178,7 @@ typedef struct qp_u8_pool_args {
     uint8_t qmin, qmax;            /* fused clamp (MaxPool output keeps the input encoding) */
     /* AveragePool only: */
     int count_include_pad;         /* divide by taps inside the padded input, else valid taps */
-    const qp_q31 *count_requant;   /* KH*KW + 1 entries: [c] = s_in / (s_out * c), see below */
+    const float *count_scale;      /* KH*KW + 1 entries: [c] = s_in / (s_out * c), see below */
     int32_t input_zero_point, out_zero_point;
     /* Output rows [row_begin, row_end) of every channel; both 0 = all rows (as for depthwise). */
     int64_t row_begin, row_end;
@@ -248,24 +194,24 @@ void qp_u8_maxpool__avx512(const qp_u8_pool_args *args);
 /* AVX2: strides 1-2, 32 outputs a step where the window lies inside the input (borders scalar). */
 void qp_u8_maxpool__avx2(const qp_u8_pool_args *args);
 
-/* AveragePool: clamp(zo + qp_q31_mul(sum over valid taps of (x - za), count_requant[count])),
- * count per count_include_pad (0 taps -> zo). */
+/* AveragePool: qp_requantize(sum over valid taps of (x - za), count_scale[count]), count per
+ * count_include_pad (0 taps -> zo). */
 void qp_u8_avgpool__ref(const qp_u8_pool_args *args);
 /* AVX-512 BW + VBMI, strides 1-2, windows of at most 257 taps (else the reference): interior
  * outputs 64 a step, borders through the reference's code. */
 void qp_u8_avgpool__avx512(const qp_u8_pool_args *args);
 
-/* table[c] = qp_q31_from_real(in_scale / (out_scale * c)) for c in 1..max_count; table[0] = 0. */
-qp_status qp_u8_avgpool_requant_table(double in_scale, double out_scale, int64_t max_count,
-                                      qp_q31 *table);
+/* table[c] = qp_requant_mean_scale(in_scale, out_scale, c) for c in 1..max_count; table[0] = 0. */
+qp_status qp_u8_avgpool_scale_table(float in_scale, float out_scale, int64_t max_count, float *table);
 
-/* GlobalAveragePool over `channels` planes of `plane` bytes: one requant (s_in / (s_out*plane))
- * for all; sums are int32, so plane <= 2^23. */
+/* GlobalAveragePool over `channels` planes of `plane` bytes: qp_requantize(sum - za * plane, scale)
+ * with scale = qp_requant_mean_scale(s_in, s_out, plane), MLAS QLinearGlobalAveragePool's
+ * arithmetic; sums are int32, so plane <= 2^23. */
 typedef struct qp_u8_global_avgpool_args {
     int64_t channels, plane;
     const uint8_t *input;
     uint8_t *output;               /* channels bytes */
-    qp_q31 requant;
+    float scale;
     int32_t input_zero_point, out_zero_point;
     uint8_t qmin, qmax;
 } qp_u8_global_avgpool_args;

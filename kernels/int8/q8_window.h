@@ -81,7 +81,7 @@ static inline uint8_t qp_q8_maxpool_one(const qp_u8_pool_args *a, const uint8_t 
     return (uint8_t)best;
 }
 
-/* One AveragePool output: clamp(zo + qp_q31_mul(sum over valid taps of (x - za), count_requant[count])),
+/* One AveragePool output: qp_requantize(sum over valid taps of (x - za), count_scale[count]),
  * count per count_include_pad; [lo, hi) and [kh_b, kh_e) as for qp_q8_maxpool_one. */
 static inline uint8_t qp_q8_avgpool_one(const qp_u8_pool_args *a, const uint8_t *plane, int64_t oh, int64_t ow,
                                         int64_t lo, int64_t hi, int64_t kh_b, int64_t kh_e) {
@@ -101,14 +101,13 @@ static inline uint8_t qp_q8_avgpool_one(const qp_u8_pool_args *a, const uint8_t 
                                                                          w->in_w + w->pad_right);
         count = qp_q8_taps_inside(h0, w->dilation_h, w->kernel_h, -w->pad_top, w->in_h + w->pad_bottom) * padded_w;
     }
-    const qp_q31 q = count > 0 ? a->count_requant[count] : (qp_q31){0, 0};
-    return qp_requantize((int32_t)sum, q.multiplier, q.shift, a->out_zero_point, a->qmin, a->qmax);
+    return qp_requantize((int32_t)sum, count > 0 ? a->count_scale[count] : 0.0f, a->out_zero_point, a->qmin, a->qmax);
 }
 
 /* One depthwise output with explicit bounds checks: taps outside the input read the input zero
  * point, which the folded bias cancels. Accumulates in uint32 (wraps like the SIMD adds). */
 static inline uint8_t qp_q8_dwconv_one(const qp_u8_dwconv_args *a, const uint8_t *plane,
-                                       const int8_t *kernel, int32_t bias, qp_q31 q, int64_t oh,
+                                       const int8_t *kernel, int32_t bias, float scale, int64_t oh,
                                        int64_t ow) {
     const qp_q8_window *w = &a->win;
     uint32_t acc = (uint32_t)bias;
@@ -122,7 +121,7 @@ static inline uint8_t qp_q8_dwconv_one(const qp_u8_dwconv_args *a, const uint8_t
             acc += (uint32_t)(kernel[kh * w->kernel_w + kw] * x);
         }
     }
-    return qp_requantize((int32_t)acc, q.multiplier, q.shift, a->out_zero_point, a->qmin, a->qmax);
+    return qp_requantize((int32_t)acc, scale, a->out_zero_point, a->qmin, a->qmax);
 }
 
 /* The zero-point-padded plane the AVX2 depthwise kernel copies each channel into: rows

@@ -1,56 +1,38 @@
-/* requant.c — converts real multipliers to Q31 fixed point once, at plan time (the only float in the int8 path). */
+/* requant.c — the float requantization multipliers, derived once at plan time exactly as ONNX Runtime derives them. */
 #include "kernels/int8/requant.h"
 
 #include <math.h>
 
-qp_status qp_q31_from_real(double real, qp_q31 *out) {
-    out->multiplier = 0;
-    out->shift = 0;
-    if (isnan(real) || isinf(real) || real < 0.0)
+static int good_scale(float s) { return isfinite(s) && s > 0.0f; }
+
+qp_status qp_requant_scale(float in_scale, float w_scale, float out_scale, float *scale) {
+    *scale = 0.0f;
+    if (!good_scale(in_scale) || !good_scale(w_scale) || !good_scale(out_scale))
         return qp_error(QP_ERR_INVALID_ARG,
-                        "requantization multiplier %g: must be finite and >= 0", real);
-    if (real == 0.0) return QP_OK;
-    int exponent = 0;
-    const double q = frexp(real, &exponent);
-    int64_t q_fixed = (int64_t)round(q * (double)((int64_t)1 << 31));
-    if (q_fixed == ((int64_t)1 << 31)) {
-        q_fixed /= 2;
-        exponent++;
-    }
-    if (exponent > 31)
-        return qp_error(QP_ERR_INVALID_ARG,
-                        "requantization multiplier %g: must be < 2^31 (scales out of range)", real);
-    if (exponent < -31) return QP_OK; /* every product rounds to 0: flush, as TFLite does */
-    out->multiplier = (int32_t)q_fixed;
-    out->shift = -exponent;
+                        "requantization scales in=%g w=%g out=%g: must be finite and > 0", (double)in_scale,
+                        (double)w_scale, (double)out_scale);
+    /* Two float operations, in ORT's order (qlinearconv.cc ComputeOutputScale): volatile keeps
+     * the product rounded to float whatever the compiler's excess-precision settings. */
+    volatile float product = in_scale * w_scale;
+    const float s = product / out_scale;
+    if (!isfinite(s))
+        return qp_error(QP_ERR_INVALID_ARG, "requantization multiplier %g * %g / %g is not finite",
+                        (double)in_scale, (double)w_scale, (double)out_scale);
+    *scale = s;
     return QP_OK;
 }
 
-double qp_q31_to_real(qp_q31 q) {
-    return ldexp((double)q.multiplier, -31 - q.shift);
-}
-
-qp_status qp_wide_rq_from_real(double ra, double rb, int64_t max_operand, int64_t *ma, int64_t *mb,
-                               int32_t *shift) {
-    *ma = *mb = 0;
-    *shift = 1;
-    const double m = ra > rb ? ra : rb;
-    if (!(ra >= 0) || !(rb >= 0) || !isfinite(ra) || !isfinite(rb) || !(m > 0))
+qp_status qp_requant_mean_scale(float in_scale, float out_scale, int64_t count, float *scale) {
+    *scale = 0.0f;
+    if (!good_scale(in_scale) || !good_scale(out_scale) || count < 1 || count > ((int64_t)1 << 24))
         return qp_error(QP_ERR_INVALID_ARG,
-                        "requantization ratios %g, %g: must be finite, >= 0 and not both 0", ra, rb);
-    if (max_operand < 1)
-        return qp_error(QP_ERR_INVALID_ARG, "requantization operand bound %lld: must be >= 1",
-                        (long long)max_operand);
-    int e;
-    frexp(m, &e); /* m < 2^e */
-    int bits_operand = 0;
-    while (bits_operand < 62 && ((int64_t)1 << bits_operand) <= max_operand) bits_operand++;
-    int s = 61 - bits_operand - e; /* max_operand * 2 * m * 2^s < 2^62 */
-    if (s > 62) s = 62;
-    if (s < 1)
-        return qp_error(QP_ERR_INVALID_ARG, "requantization ratio %g is too large (scales out of range)", m);
-    *shift = s;
-    *ma = (int64_t)llround(ldexp(ra, s));
-    *mb = (int64_t)llround(ldexp(rb, s));
+                        "mean requantization: scales in=%g out=%g must be finite and > 0, count %lld in 1..2^24",
+                        (double)in_scale, (double)out_scale, (long long)count);
+    volatile float divisor = out_scale * (float)count;
+    const float s = in_scale / divisor;
+    if (!isfinite(s))
+        return qp_error(QP_ERR_INVALID_ARG, "mean requantization multiplier %g / (%g * %lld) is not finite",
+                        (double)in_scale, (double)out_scale, (long long)count);
+    *scale = s;
     return QP_OK;
 }

@@ -107,6 +107,8 @@ static void avx2_run(const qp_u8s8_gemm_args *a) {
     const size_t tb = tile_bytes(a->k);
     const __m256i zp16 = _mm256_set1_epi16((int16_t)a->out_zero_point);
     const __m128i qmin = _mm_set1_epi8((char)a->qmin), qmax = _mm_set1_epi8((char)a->qmax);
+    const __m256 lo = _mm256_set1_ps((float)(a->qmin - a->out_zero_point));
+    const __m256 hi = _mm256_set1_ps((float)(a->qmax - a->out_zero_point));
 
     for (int64_t n0 = 0; n0 < a->n; n0 += nc_max) {
         const int64_t nc = a->n - n0 < nc_max ? a->n - n0 : nc_max;
@@ -147,10 +149,10 @@ static void avx2_run(const qp_u8s8_gemm_args *a) {
                 const __m256i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
                 const int64_t width = nc - c0 < NR ? nc - c0 : NR;
                 for (int r = 0; r < rows; r++) {
-                    const qp_q8_avx2_rq rq = qp_q8_avx2_rq_make(a->requant[m0 + r]);
+                    const __m256 scale = _mm256_set1_ps(a->scale[m0 + r]);
                     const __m128i bytes =
-                        qp_q8_avx2_pack16(qp_q8_avx2_q31_mul(acc[r][0], &rq),
-                                          qp_q8_avx2_q31_mul(acc[r][1], &rq), zp16, qmin, qmax);
+                        qp_q8_avx2_pack16(qp_q8_avx2_requant(acc[r][0], scale, lo, hi),
+                                          qp_q8_avx2_requant(acc[r][1], scale, lo, hi), zp16, qmin, qmax);
                     uint8_t *dst = a->out + (m0 + r) * a->out_m_stride + (n0 + c0) * a->out_n_stride;
                     if (a->out_n_stride == 1 && width == NR) {
                         _mm_storeu_si128((__m128i *)dst, bytes);

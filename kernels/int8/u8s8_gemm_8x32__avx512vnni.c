@@ -103,13 +103,66 @@ static void pack_panel(const qp_u8s8_gemm_args *a, int64_t n0, int64_t cols, uin
     }
 }
 
+/* The panel of an implicit im2col (q8_kernels.h): per block of 32 output pixels, which lanes
+ * each kernel row kh and column kw may read (inside the image), then per row k of X one masked
+ * 32-byte load at the row's constant offset; masked-off lanes read the zero point. */
+static void pack_panel_implicit(const qp_u8s8_gemm_args *a, int64_t n0, int64_t cols, uint8_t *panel) {
+    const qp_u8s8_gemm_implicit *im = a->implicit;
+    const int64_t k = a->k, k4 = quads_of(k), W = im->w, H = im->h, KH = im->kernel_h, KW = im->kernel_w;
+    const int64_t plane = H * W;
+    const __m256i zp = _mm256_set1_epi8((char)im->zero_point);
+    for (int64_t c0 = 0; c0 < cols; c0 += NR) {
+        uint8_t *dst = panel + (c0 / NR) * k4 * NR * 4;
+        const int64_t width = cols - c0 < NR ? cols - c0 : NR;
+        const int64_t p = im->n0 + n0 + c0; /* output pixel of lane 0 */
+        const uint32_t lanes = width >= 32 ? 0xFFFFFFFFu : ((1u << width) - 1);
+        uint32_t row_ok[16], col_ok[16];
+        for (int64_t kh = 0; kh < KH; kh++) { /* pixels whose row oh + kh - pad_top is inside */
+            const int64_t lo = (im->pad_top - kh) * W - p, hi = (H + im->pad_top - kh) * W - p;
+            const uint32_t from_lo = lo <= 0 ? 0xFFFFFFFFu : lo >= 32 ? 0 : ~((1u << lo) - 1);
+            const uint32_t below_hi = hi >= 32 ? 0xFFFFFFFFu : hi <= 0 ? 0 : ((1u << hi) - 1);
+            row_ok[kh] = from_lo & below_hi & lanes;
+        }
+        for (int64_t kw = 0; kw < KW; kw++) col_ok[kw] = 0;
+        int64_t ow = p % W;
+        for (int j = 0; j < 32; j++) {
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const int64_t iw = ow + kw - im->pad_left;
+                if (iw >= 0 && iw < W) col_ok[kw] |= 1u << j;
+            }
+            if (++ow == W) ow = 0;
+        }
+        int64_t c = 0, kh = 0, kw = 0; /* row k of X */
+        for (int64_t qi = 0; qi < k4; qi++) {
+            __m128i r[2][4];
+            for (int h = 0; h < 4; h++) {
+                __m256i v = _mm256_setzero_si256();
+                if (4 * qi + h < k) {
+                    const uint8_t *src = im->input + c * plane + p + (kh - im->pad_top) * W + (kw - im->pad_left);
+                    v = _mm256_mask_loadu_epi8(zp, (__mmask32)(row_ok[kh] & col_ok[kw]), src);
+                    if (++kw == KW) {
+                        kw = 0;
+                        if (++kh == KH) {
+                            kh = 0;
+                            c++;
+                        }
+                    }
+                }
+                r[0][h] = _mm256_castsi256_si128(v);
+                r[1][h] = _mm256_extracti128_si256(v, 1);
+            }
+            quad16(r[0][0], r[0][1], r[0][2], r[0][3], dst + qi * NR * 4);
+            quad16(r[1][0], r[1][1], r[1][2], r[1][3], dst + qi * NR * 4 + 64);
+        }
+    }
+}
+
 /* ---- narrow X (n <= GEMV_MAX_N: batch-1/8 Gemm, 1x1 convs on tiny planes) ------------------
  * The 8x32 tile would waste most of its 32 columns, and the product is bound by streaming the
  * packed weights. Here each packed quad block (8 rows x 4 bytes = 32 bytes) is one ymm operand
  * of vpdpbusd against a broadcast quad of one X column: 4 tiles x up to 4 columns of
  * independent accumulators, so the chains overlap and every weight byte is read once per 4
- * columns. Rows of a tile have their own multipliers, so the epilogue requantizes per lane with
- * 64-bit variable shifts: the reference formula itself. */
+ * columns. Rows of a tile have their own scales, loaded as one vector per tile. */
 enum { GEMV_MAX_N = 8, GEMV_COLS = 4, GEMV_TILES = 4 };
 
 /* xq[c * k4 + q] = the quad x[4q..4q+3][c0 + c] (zero past k). */
@@ -130,17 +183,12 @@ static void pack_x_quads(const qp_u8s8_gemm_args *a, int64_t c0, int nc, uint32_
     }
 }
 
-/* clamp(zp + qp_q31_mul(acc[i], rq[i])) for 8 lanes, each with its own multiplier. */
-static inline __m128i requant8_per_row(__m256i acc, const qp_q31 rq[8], const __m512i zp, const __m512i qmin,
-                                       const __m512i qmax) {
-    const __m512i packed = _mm512_loadu_si512(rq); /* per lane: multiplier | shift << 32 */
-    const __m512i total = _mm512_add_epi64(_mm512_srai_epi64(packed, 32), _mm512_set1_epi64(31));
-    const __m512i product = _mm512_mul_epi32(_mm512_cvtepi32_epi64(acc), packed);
-    const __m512i rounding = _mm512_srli_epi64(_mm512_sllv_epi64(_mm512_set1_epi64(1), total), 1); /* 0 if total 0 */
-    __m512i y = _mm512_srav_epi64(_mm512_add_epi64(product, rounding), total);
-    /* saturating to int32 first would not change the clamp to [qmin, qmax] within 0..255 */
-    y = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp), qmin), qmax);
-    return _mm512_cvtepi64_epi8(y);
+/* qp_requantize for 8 lanes, each with its own scale (rows of the tile). */
+static inline __m128i requant8_per_row(__m256i acc, const float scale[8], int32_t zp, __m256 lo, __m256 hi) {
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(scale));
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    /* v + zp lies in [qmin, qmax] within 0..255: the unsigned narrowing never saturates */
+    return _mm256_cvtusepi32_epi8(_mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(zp)));
 }
 
 __attribute__((always_inline)) static inline void gemv_tiles(const qp_u8s8_gemm_args *a, const uint32_t *xq,
@@ -175,17 +223,17 @@ __attribute__((always_inline)) static inline void gemv_tiles(const qp_u8s8_gemm_
         QP_TILE(0) QP_TILE(1) QP_TILE(2) QP_TILE(3)
 #undef QP_TILE
     }
-    const __m512i zp = _mm512_set1_epi64(a->out_zero_point);
-    const __m512i qmin = _mm512_set1_epi64(a->qmin), qmax = _mm512_set1_epi64(a->qmax);
+    const __m256 lo = _mm256_set1_ps((float)(a->qmin - a->out_zero_point));
+    const __m256 hi = _mm256_set1_ps((float)(a->qmax - a->out_zero_point));
     const __m256i accs[GEMV_TILES][GEMV_COLS] = {{acc00, acc01, acc02, acc03}, {acc10, acc11, acc12, acc13},
                                                  {acc20, acc21, acc22, acc23}, {acc30, acc31, acc32, acc33}};
     for (int t = 0; t < NT; t++) {
         const int64_t r0 = m0 + t * MR;
         const int rows = a->m_end - r0 < MR ? (int)(a->m_end - r0) : MR;
-        qp_q31 rq[MR] = {{0, 0}};
-        memcpy(rq, a->requant + r0, (size_t)rows * sizeof(qp_q31));
+        float scale[MR] = {0};
+        memcpy(scale, a->scale + r0, (size_t)rows * sizeof(float));
         for (int c = 0; c < NC; c++) {
-            const __m128i bytes = requant8_per_row(accs[t][c], rq, zp, qmin, qmax);
+            const __m128i bytes = requant8_per_row(accs[t][c], scale, a->out_zero_point, lo, hi);
             uint8_t *dst = a->out + r0 * a->out_m_stride + (c0 + c) * a->out_n_stride;
             if (a->out_m_stride == 1) {
                 _mm_mask_storeu_epi8(dst, (__mmask16)((1u << rows) - 1), bytes);
@@ -241,7 +289,7 @@ static inline void store_rows(const qp_u8s8_gemm_args *a, __m512i bytes, int64_t
  * the stack. The epilogue requantizes two rows at a time into one 64-byte pack. */
 __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_args *a, const uint8_t *tile,
                                                              const uint8_t *xp, int64_t k4, int64_t m0, int rows,
-                                                             const qp_q8_avx512_rq *rqs, int64_t col, int64_t width,
+                                                             const __m512 *scales, int64_t col, int64_t width,
                                                              int HALF) {
     int32_t b[MR];
     memcpy(b, tile, sizeof b);
@@ -266,22 +314,25 @@ __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_
     }
     const __m512i zp16 = _mm512_set1_epi16((int16_t)a->out_zero_point);
     const __m512i qmin = _mm512_set1_epi8((char)a->qmin), qmax = _mm512_set1_epi8((char)a->qmax);
+    const __m512 lo = _mm512_set1_ps((float)(a->qmin - a->out_zero_point));
+    const __m512 hi = _mm512_set1_ps((float)(a->qmax - a->out_zero_point));
     const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
                                 {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
     if (HALF) { /* four rows of 16 per pack */
         for (int r = 0; r < rows; r += 4) {
             __m512i v[4];
-            for (int i = 0; i < 4; i++) v[i] = qp_q8_avx512_q31_mul(acc[r + i][0], &rqs[r + i]);
+            for (int i = 0; i < 4; i++) v[i] = qp_q8_avx512_requant(acc[r + i][0], scales[r + i], lo, hi);
             store_rows(a, qp_q8_avx512_pack64(v[0], v[1], v[2], v[3], zp16, qmin, qmax), m0 + r,
                        rows - r < 4 ? rows - r : 4, 16, col, width);
         }
         return;
     }
     for (int r = 0; r < rows; r += 2) {
-        const qp_q8_avx512_rq *rq0 = &rqs[r], *rq1 = &rqs[r + 1];
-        const __m512i bytes = qp_q8_avx512_pack64(qp_q8_avx512_q31_mul(acc[r][0], rq0), qp_q8_avx512_q31_mul(acc[r][1], rq0),
-                                                  qp_q8_avx512_q31_mul(acc[r + 1][0], rq1),
-                                                  qp_q8_avx512_q31_mul(acc[r + 1][1], rq1), zp16, qmin, qmax);
+        const __m512 s0 = scales[r], s1 = scales[r + 1];
+        const __m512i bytes = qp_q8_avx512_pack64(
+            qp_q8_avx512_requant(acc[r][0], s0, lo, hi), qp_q8_avx512_requant(acc[r][1], s0, lo, hi),
+            qp_q8_avx512_requant(acc[r + 1][0], s1, lo, hi), qp_q8_avx512_requant(acc[r + 1][1], s1, lo, hi), zp16, qmin,
+            qmax);
         if (a->out_n_stride == 1 && width == NR) {
             _mm256_storeu_si256((__m256i *)(a->out + (m0 + r) * a->out_m_stride + col), _mm512_castsi512_si256(bytes));
             if (r + 1 < rows)
@@ -294,7 +345,7 @@ __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_
 }
 
 static void vnni_run(const qp_u8s8_gemm_args *a) {
-    if (a->n <= GEMV_MAX_N) {
+    if (a->n <= GEMV_MAX_N && !a->implicit) {
         vnni_gemv(a);
         return;
     }
@@ -305,21 +356,22 @@ static void vnni_run(const qp_u8s8_gemm_args *a) {
     const size_t tb = tile_bytes(a->k);
     for (int64_t n0 = 0; n0 < a->n; n0 += nc_max) {
         const int64_t nc = a->n - n0 < nc_max ? a->n - n0 : nc_max;
-        pack_panel(a, n0, nc, panel);
+        if (a->implicit) pack_panel_implicit(a, n0, nc, panel);
+        else pack_panel(a, n0, nc, panel);
         for (int64_t m0 = a->m_begin; m0 < a->m_end; m0 += MR) {
             const uint8_t *tile = packed + (size_t)(m0 / MR) * tb;
             const int rows = a->m_end - m0 < MR ? (int)(a->m_end - m0) : MR;
-            /* the rows' requantization constants, once per tile for all its column blocks (rows
-             * past the end get a zero multiplier; their results are never stored) */
-            qp_q8_avx512_rq rqs[MR];
-            for (int r = 0; r < MR; r++) rqs[r] = qp_q8_avx512_rq_make(r < rows ? a->requant[m0 + r] : (qp_q31){0, 0});
+            /* the rows' scales, broadcast once per tile for all its column blocks (rows past the
+             * end get 0; their results are never stored) */
+            __m512 scales[MR];
+            for (int r = 0; r < MR; r++) scales[r] = _mm512_set1_ps(r < rows ? a->scale[m0 + r] : 0.0f);
             for (int64_t c0 = 0; c0 < nc; c0 += NR) {
                 const uint8_t *xp = panel + (c0 / NR) * k4 * NR * 4;
                 const int64_t width = nc - c0 < NR ? nc - c0 : NR;
                 if (width > NR / 2)
-                    tile_block(a, tile, xp, k4, m0, rows, rqs, n0 + c0, width, 0);
+                    tile_block(a, tile, xp, k4, m0, rows, scales, n0 + c0, width, 0);
                 else
-                    tile_block(a, tile, xp, k4, m0, rows, rqs, n0 + c0, width, 1);
+                    tile_block(a, tile, xp, k4, m0, rows, scales, n0 + c0, width, 1);
             }
         }
     }
@@ -333,6 +385,7 @@ const qp_u8s8_gemm_variant qp_u8s8_gemm_8x32__avx512vnni = {
     .pack = vnni_pack,
     .scratch_size = vnni_scratch_size,
     .run = vnni_run,
+    .implicit = 1,
 };
 
 #if defined(__clang__)

@@ -46,11 +46,10 @@ static void ref_run(const qp_u8s8_gemm_args *a) {
             else
                 for (int64_t j = 0; j < n; j++) acc[j] += (uint32_t)(wv * xrow[j * a->x_n_stride]);
         }
-        const qp_q31 q = a->requant[r];
+        const float scale = a->scale[r];
         uint8_t *orow = a->out + r * a->out_m_stride;
         for (int64_t j = 0; j < n; j++)
-            orow[j * a->out_n_stride] = qp_requantize((int32_t)acc[j], q.multiplier, q.shift,
-                                                      a->out_zero_point, a->qmin, a->qmax);
+            orow[j * a->out_n_stride] = qp_requantize((int32_t)acc[j], scale, a->out_zero_point, a->qmin, a->qmax);
     }
 }
 

@@ -96,8 +96,8 @@ static void bench_gemm(const char *label, int64_t M, int64_t N, int64_t K, int g
         col = x; /* the column matrix is X */
     }
     int32_t *bias = alloc_or_die((size_t)M * 4);
-    qp_q31 *rq = alloc_or_die((size_t)M * sizeof(qp_q31));
-    for (int64_t i = 0; i < M; i++) qp_q31_from_real(60.0 / (sqrt((double)K) * 5400.0), &rq[i]);
+    float *rq = alloc_or_die((size_t)M * sizeof(float));
+    for (int64_t i = 0; i < M; i++) rq[i] = (float)(60.0 / (sqrt((double)K) * 5400.0));
     qp_u8s8_gemm_fold_bias(M, K, w, K, NULL, 128, bias);
     uint8_t *ref_out = alloc_or_die((size_t)(M * N)), *out = alloc_or_die((size_t)(M * N));
     const double ops = 2.0 * (double)M * (double)N * (double)K;
@@ -115,7 +115,7 @@ static void bench_gemm(const char *label, int64_t M, int64_t N, int64_t K, int g
             .m = M, .n = N, .k = K, .m_begin = 0, .m_end = M, .packed_w = packed, .x = x,
             .x_k_stride = gemm_layout ? 1 : N, .x_n_stride = gemm_layout ? K : 1,
             .out = i == 0 ? ref_out : out, .out_m_stride = gemm_layout ? 1 : N,
-            .out_n_stride = gemm_layout ? M : 1, .requant = rq, .out_zero_point = 128,
+            .out_n_stride = gemm_layout ? M : 1, .scale = rq, .out_zero_point = 128,
             .qmin = 0, .qmax = 255, .scratch = scratch};
         const double t = time_it(run_gemm, &c);
         if (i == 0) ref_time = t;
@@ -126,6 +126,22 @@ static void bench_gemm(const char *label, int64_t M, int64_t N, int64_t K, int g
             const double t_im2col = time_it(run_im2col, &c);
             printf("  %-28s %9.3f ms  (%.0f%% of the %s conv)\n", "im2col", t_im2col * 1e3,
                    100.0 * t_im2col / t, configs[i]->isa_name);
+        }
+        /* the same conv without im2col: the GEMM reads the image itself (args.implicit) */
+        if (win && v->implicit && win->stride_h == 1 && win->stride_w == 1 && win->dilation_h == 1 &&
+            win->dilation_w == 1 && win->out_w == win->in_w) {
+            const qp_u8s8_gemm_implicit im = {.input = image, .h = win->in_h, .w = win->in_w,
+                                              .kernel_h = win->kernel_h, .kernel_w = win->kernel_w,
+                                              .pad_top = win->pad_top, .pad_left = win->pad_left, .zero_point = 128};
+            gemm_ctx ci = c;
+            ci.win = NULL;
+            ci.args.implicit = &im;
+            ci.args.out = out;
+            memset(out, 0, (size_t)(M * N));
+            const double ti = time_it(run_gemm, &ci);
+            const int same_i = memcmp(out, ref_out, (size_t)(M * N)) == 0;
+            printf("  %-28s %9.3f ms  %7.2f GOPS  x%6.1f vs ref%s\n", "  implicit im2col", ti * 1e3, ops / ti * 1e-9,
+                   ref_time / ti, same_i ? "" : "  OUTPUT MISMATCH");
         }
         free(scratch);
         free(packed);
@@ -164,8 +180,8 @@ static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_
     for (int64_t i = 0; i < channels * k * k; i++) w[i] = (int8_t)((int)(rng_u32() % 255) - 127);
     int32_t *bias = alloc_or_die((size_t)channels * 4);
     qp_u8s8_gemm_fold_bias(channels, k * k, w, k * k, NULL, 128, bias);
-    qp_q31 *rq = alloc_or_die((size_t)channels * sizeof(qp_q31));
-    for (int64_t i = 0; i < channels; i++) qp_q31_from_real(60.0 / (k * 5400.0), &rq[i]);
+    float *rq = alloc_or_die((size_t)channels * sizeof(float));
+    for (int64_t i = 0; i < channels; i++) rq[i] = (float)(60.0 / (k * 5400.0));
     uint8_t *out = alloc_or_die((size_t)(channels * out_hw * out_hw));
     uint8_t *ref_out = alloc_or_die((size_t)(channels * out_hw * out_hw));
     void *scratch = alloc_or_die(qp_u8_dwconv_scratch_size(&win));
@@ -177,7 +193,7 @@ static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_
         if (i > 0 && configs[i]->dwconv == configs[i - 1]->dwconv) continue;
         dw_ctx c = {.fn = configs[i]->dwconv};
         c.args = (qp_u8_dwconv_args){.win = win, .channels = channels, .input = in, .weights = w,
-                                     .bias = bias, .input_zero_point = 128, .requant = rq,
+                                     .bias = bias, .input_zero_point = 128, .scale = rq,
                                      .out_zero_point = 128, .qmin = 0, .qmax = 255, .output = out,
                                      .scratch = scratch};
         memset(out, 0, (size_t)(channels * out_hw * out_hw));
@@ -308,21 +324,21 @@ static void bench_memory_bound(void) {
     const qp_u8_pool_args pa = {.win = mp_win, .channels = 64, .input = img, .output = pooled, .qmin = 0, .qmax = 255};
     c = (misc_ctx){.kind = MISC_MAXPOOL, .args = &pa};
     bench_misc("MaxPool 3x3 s2 (SqueezeNet, 64 @111x111)", &c, pooled, 64 * 55 * 55);
-    qp_q31 table[10];
-    qp_u8_avgpool_requant_table(0.05, 0.05, 9, table);
+    float table[10];
+    qp_u8_avgpool_scale_table(0.05f, 0.05f, 9, table);
     const qp_q8_window ap_win = {.in_h = 111, .in_w = 111, .out_h = 111, .out_w = 111, .kernel_h = 3,
                                  .kernel_w = 3, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1,
                                  .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1};
     uint8_t *avg_out = alloc_or_die(64 * 111 * 111);
     const qp_u8_pool_args avg = {.win = ap_win, .channels = 64, .input = img, .output = avg_out, .qmin = 0,
-                                 .qmax = 255, .count_requant = table, .input_zero_point = 128, .out_zero_point = 128};
+                                 .qmax = 255, .count_scale = table, .input_zero_point = 128, .out_zero_point = 128};
     c = (misc_ctx){.kind = MISC_AVGPOOL, .args = &avg};
     bench_misc("AveragePool 3x3 s1 pad 1 (64 @111x111)", &c, avg_out, 64 * 111 * 111);
     uint8_t gap_out[1280];
-    qp_q31 gq;
-    qp_q31_from_real(1.0 / 49, &gq);
+    float gq;
+    qp_requant_mean_scale(1.0f, 1.0f, 49, &gq);
     const qp_u8_global_avgpool_args ga = {.channels = 1280, .plane = 49, .input = img, .output = gap_out,
-                                          .requant = gq, .input_zero_point = 128, .out_zero_point = 128,
+                                          .scale = gq, .input_zero_point = 128, .out_zero_point = 128,
                                           .qmin = 0, .qmax = 255};
     c = (misc_ctx){.kind = MISC_GAP, .args = &ga};
     bench_misc("GlobalAveragePool (MobileNetV2, 1280 @7x7)", &c, gap_out, sizeof gap_out);
@@ -366,12 +382,20 @@ int main(int argc, char **argv) {
     bench_gemm("1x1 conv (MobileNetV2 first expand, 16->96 @112x112)", 96, 112 * 112, 16, 0, NULL, 0);
     bench_gemm("1x1 conv (MobileNetV2 project, 144->24 @56x56)", 24, 56 * 56, 144, 0, NULL, 0);
     bench_gemm("1x1 conv (MobileNetV2 last, 320->1280 @7x7)", 1280, 7 * 7, 320, 0, NULL, 0);
+    bench_gemm("1x1 conv (MobileNetV2 project, 384->64 @14x14)", 64, 14 * 14, 384, 0, NULL, 0);
+    bench_gemm("1x1 conv (MobileNetV2 project, 960->160 @7x7)", 160, 7 * 7, 960, 0, NULL, 0);
     /* ResNet-style 3x3 conv 64->64 at 56x56 through im2col */
     const qp_q8_window win = {.in_h = 56, .in_w = 56, .out_h = 56, .out_w = 56, .kernel_h = 3,
                               .kernel_w = 3, .stride_h = 1, .stride_w = 1, .dilation_h = 1,
                               .dilation_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
                               .pad_right = 1};
     bench_gemm("3x3 conv (64->64 @56x56)", 64, 56 * 56, 64 * 9, 0, &win, 64);
+    /* SqueezeNet 1.1 fire2 expand3x3: 16 -> 64 at 55x55 */
+    const qp_q8_window fire = {.in_h = 55, .in_w = 55, .out_h = 55, .out_w = 55, .kernel_h = 3,
+                               .kernel_w = 3, .stride_h = 1, .stride_w = 1, .dilation_h = 1,
+                               .dilation_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                               .pad_right = 1};
+    bench_gemm("3x3 conv (SqueezeNet fire2 expand, 16->64 @55x55)", 64, 55 * 55, 16 * 9, 0, &fire, 16);
     /* the stem of MobileNetV2/ShuffleNet: 3 -> 24..32 channels, 3x3 stride 2 at 224x224 */
     const qp_q8_window stem = {.in_h = 224, .in_w = 224, .out_h = 112, .out_w = 112, .kernel_h = 3,
                                .kernel_w = 3, .stride_h = 2, .stride_w = 2, .dilation_h = 1,
@@ -382,6 +406,7 @@ int main(int argc, char **argv) {
     bench_gemm("Gemm (classifier 1280->1000, batch 1)", 1000, 1, 1280, 1, NULL, 0);
     bench_gemm("Gemm (classifier 1280->1000, batch 8)", 1000, 8, 1280, 1, NULL, 0);
     bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 144 @56x56)", 144, 56, 3, 1);
+    bench_dwconv("depthwise 3x3 s2 (MobileNetV2, 576 @14x14 -> 7x7)", 576, 14, 3, 2);
     bench_dwconv("depthwise 3x3 s2 (MobileNetV2, 144 @56x56)", 144, 56, 3, 2);
     bench_dwconv("depthwise 5x5 s1 (EfficientNet-like, 240 @28x28)", 240, 28, 5, 1);
     bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 32 @112x112)", 32, 112, 3, 1);

@@ -82,6 +82,7 @@ data:
   evaluation: {images: $M/mnist-8/t10k/t10k-images-idx3-ubyte.gz, labels: $M/mnist-8/t10k/t10k-labels-idx1-ubyte.gz, count: 2000}
   preprocess: {preset: raw, color: GRAY}
 passes:
+  - fold_bn   # as in the pipeline that exported the encodings: they name the folded graph's tensors
   - import_encodings: {path: $TMP/exports/mnist.enc1.json}
   - export_encodings: {path: $TMP/again.enc.json}
 run: {batch: 1}
@@ -101,7 +102,7 @@ classifier() {
   expect_exit 0 "$name: qpipe eval of the QDQ file (int8)" -- "$QPIPE" eval "$TMP/$name.qdq.onnx" --images "$IMG/images" \
     --list "$IMG/evaluation.txt" "$@" --batch "$batch" --dump "$TMP/$name.dump"
   echo "$OUT" | grep -E "top-1|images:"
-  ort_compare "$TMP/$name.qdq.onnx" "$TMP/$name.dump" "$name: top-1 agreement with ONNX Runtime" --self-check
+  ort_compare "$TMP/$name.qdq.onnx" "$TMP/$name.dump" "$name: top-1 agreement with ONNX Runtime >= 99%"
   rm -rf "$TMP/$name.dump"
 }
 classifier squeezenet1.1 16 --labels "$IMG/labels.txt" --preset caffe
@@ -126,17 +127,16 @@ expect_exit 0 "shufflenet-v2-12/qdq.onnx loads and runs in int8" -- "$QPIPE" eva
   --list "$IMG/evaluation.txt" --labels "$IMG/labels.txt" --preset imagenet --batch 1 --dump "$TMP/zoo.dump"
 echo "$OUT" | grep -E "top-1|quantized:"
 expect_match "$OUT" "0 Q/DQ kept as fp32 ops" "every Q/DQ pair became an encoding"
-ort_compare "$M/shufflenet-v2-12/qdq.onnx" "$TMP/zoo.dump" "shufflenet-v2-12/qdq.onnx: top-1 agreement with ONNX Runtime" --self-check
+ort_compare "$M/shufflenet-v2-12/qdq.onnx" "$TMP/zoo.dump" "shufflenet-v2-12/qdq.onnx: top-1 agreement with ONNX Runtime >= 99%"
 rm -rf "$TMP/zoo.dump"
 expect_exit 0 "mobilenetv2-12/int8-qoperator.onnx (QLinearConv ...) loads and runs in int8" -- "$QPIPE" eval \
   "$M/mobilenetv2-12/int8-qoperator.onnx" --images "$IMG/images" --list "$IMG/evaluation.txt" --labels "$IMG/labels.txt" \
   --preset imagenet --batch 1 --dump "$TMP/zoo.dump"
 echo "$OUT" | grep -E "top-1|quantized:"
 expect_match "$OUT" "65 QLinear ops converted" "the QOperator ops became float ops with encodings"
-# ONNX Runtime runs this file with its own integer kernels (float requantization multipliers);
-# qpipe's Q31 requantization rounds differently near ties, and MobileNetV2 amplifies such flips
-# (docs/export.md): a sanity bound here, the figure is in the log.
-ort_compare "$M/mobilenetv2-12/int8-qoperator.onnx" "$TMP/zoo.dump" "int8-qoperator.onnx: top-1 agreement with ONNX Runtime (>= 90%)" --min-agreement 0.9
+# ONNX Runtime runs this file with its own integer kernels, whose arithmetic qpipe's int8 engine
+# reproduces (docs/export.md): the same 99% as every other file.
+ort_compare "$M/mobilenetv2-12/int8-qoperator.onnx" "$TMP/zoo.dump" "int8-qoperator.onnx: top-1 agreement with ONNX Runtime >= 99%"
 rm -rf "$TMP/zoo.dump"
 
 if [ "$have_ort" = 0 ] && [ "$n_fail" = 0 ]; then

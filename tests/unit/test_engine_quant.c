@@ -256,14 +256,6 @@ static void check_int8_vs_quantsim(qp_graph *g, const qp_shape *shape, int all_i
     free(samples);
 }
 
-/* Whether the int8 kernels' requantization rounds once (exactly) or twice (gemmlowp's
- * SRDHM + RDBPOT): 1023 * (2^30 + 1) / 2^41 = 0.49951..., which one rounding takes to 0 and two
- * roundings (511.5000005 -> 512, then 512 / 2^10 = 0.5 -> 1) take to 1. With one rounding INT8 and
- * QUANTSIM's exact simulation agree bit for bit; with two they differ near ties (docs/engine.md). */
-static int kernels_round_once(void) {
-    return qp_q31_mul(1023, (qp_q31){(1 << 30) + 1, 10}) == 0;
-}
-
 /* ---- fake-quant numerics ------------------------------------------------------------------- */
 
 /* Quantsim rounds half to even, clamps to the range, leaves the caller's input buffer alone, and
@@ -880,14 +872,10 @@ static void test_example_model_agreement(void **state) {
         qp_plan_free(q8);
         assert_true(a.top1_same * 1000 >= a.n * 995);        /* >= 99.5% */
         assert_true(a.top1_fp32_vs_qs * 100 >= a.n * 95);    /* quantsim close to fp32 */
-        if (kernels_round_once()) {                          /* bit-exact up to float sums > 2^24 */
-            assert_int_equal(a.top1_same, a.n);
-            assert_true(a.worst_steps <= 1.0 + 1e-3);
-            assert_true(a.sq_int8_qs <= 0.01 * 0.01 * a.sq_qs_fp32);
-        } else { /* near-tie flips of the two-step rounding spread a little through the layers */
-            assert_true(a.worst_steps <= 8.0);
-            assert_true(a.sq_int8_qs <= a.sq_qs_fp32);
-        }
+        /* QUANTSIM simulates the int8 arithmetic exactly (up to float sums > 2^24) */
+        assert_int_equal(a.top1_same, a.n);
+        assert_true(a.worst_steps <= 1.0 + 1e-3);
+        assert_true(a.sq_int8_qs <= 0.01 * 0.01 * a.sq_qs_fp32);
         qp_encodings_free(e);
         qp_graph_free(g);
     }
@@ -932,14 +920,7 @@ static void check_shared_model(const char *folder) {
                   buf[0] ? buf : "none");
     qp_plan_free(q8);
     assert_int_equal(a.top1_same, a.n);
-    if (kernels_round_once()) {
-        assert_true(a.sq_int8_qs <= 0.05 * 0.05 * a.sq_qs_fp32);
-    } else {
-        /* Deep nets turn each near-tie flip of the two-step rounding into many small differences
-         * downstream, so the bound is relative: int8 stays about as close to quantsim as
-         * quantization keeps quantsim to fp32, or closer. */
-        assert_true(a.sq_int8_qs <= 1.5 * 1.5 * a.sq_qs_fp32);
-    }
+    assert_true(a.sq_int8_qs <= 0.05 * 0.05 * a.sq_qs_fp32);
     qp_encodings_free(e);
     free(all);
     qp_graph_free(g);

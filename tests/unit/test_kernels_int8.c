@@ -44,11 +44,8 @@ static int setup_configs(void **state) {
     return n_runnable >= 1 ? 0 : -1;
 }
 
-static qp_q31 q31(double m) {
-    qp_q31 q;
-    assert_int_equal(qp_q31_from_real(m, &q), QP_OK);
-    return q;
-}
+/* A requantization scale (requant.h) near m. */
+static float rq_scale(double m) { return (float)m; }
 
 /* Reports the first differing byte of two buffers. */
 static void expect_same_bytes(const uint8_t *got, const uint8_t *want, size_t n, const char *what,
@@ -79,7 +76,7 @@ typedef struct gemm_data {
     int8_t *w;            /* [m][k] */
     int32_t *bias;        /* raw bias [m] */
     int32_t *folded;      /* bias - za * rowsum */
-    qp_q31 *requant;      /* [m] */
+    float *scale;         /* [m] */
     uint8_t *x;           /* conv: [k][ldx]; gemm: [n][lda] */
     int64_t x_k_stride, x_n_stride, x_bytes;
     int64_t out_m_stride, out_n_stride, out_bytes;
@@ -93,7 +90,7 @@ static void gemm_data_make(gemm_data *d, const gemm_case *c) {
     d->w = xcalloc((size_t)(m * k));
     d->bias = xcalloc((size_t)m * 4);
     d->folded = xcalloc((size_t)m * 4);
-    d->requant = xcalloc((size_t)m * sizeof(qp_q31));
+    d->scale = xcalloc((size_t)m * sizeof(float));
     for (int64_t i = 0; i < m * k; i++) {
         int v = 0;
         switch (c->weights) {
@@ -130,13 +127,13 @@ static void gemm_data_make(gemm_data *d, const gemm_case *c) {
     for (int64_t r = 0; r < m; r++) {
         d->bias[r] = (int32_t)rng_int(-20000, 20000);
         double mult = 60.0 / scale * (rng_unit() * 1.5 + 0.5);
-        if (c->multipliers == M_LARGE) mult = 1.0 + rng_unit() * 300.0; /* left shifts */
+        if (c->multipliers == M_LARGE) mult = 1.0 + rng_unit() * 300.0; /* most outputs clamp */
         if (c->multipliers == M_PER_TENSOR) mult = 60.0 / scale * per_tensor;
         if (c->multipliers == M_MIXED && r % 3 == 1) mult = rng_unit() * 4.0 + 0.5;
         if (c->multipliers == M_MIXED && r % 4 == 2) mult = ldexp(1.0, -31);
-        /* powers of two: exact ties (rounded up) for many accumulators */
+        /* powers of two: exact ties (half to even) for many accumulators */
         if (c->multipliers == M_MIXED && r % 4 == 3) mult = ldexp(1.0, -(int)rng_int(0, 14));
-        d->requant[r] = q31(mult);
+        d->scale[r] = rq_scale(mult);
     }
     assert_int_equal(qp_u8s8_gemm_fold_bias(m, k, d->w, k, d->bias, c->za, d->folded), QP_OK);
 
@@ -151,7 +148,7 @@ static void gemm_data_make(gemm_data *d, const gemm_case *c) {
                        ((int64_t)d->x[i * d->x_k_stride + j * d->x_n_stride] - c->za);
             assert_true(acc >= INT32_MIN && acc <= INT32_MAX);
             d->expected[r * d->out_m_stride + j * d->out_n_stride] =
-                qp_requantize((int32_t)acc, d->requant[r].multiplier, d->requant[r].shift, c->zo,
+                qp_requantize((int32_t)acc, d->scale[r], c->zo,
                               c->qmin, c->qmax);
         }
 }
@@ -160,7 +157,7 @@ static void gemm_data_free(gemm_data *d) {
     free(d->w);
     free(d->bias);
     free(d->folded);
-    free(d->requant);
+    free(d->scale);
     free(d->x);
     free(d->expected);
 }
@@ -170,7 +167,7 @@ static qp_u8s8_gemm_args gemm_args(const gemm_data *d, const void *packed, uint8
         .m = d->c.m, .n = d->c.n, .k = d->c.k, .m_begin = 0, .m_end = d->c.m,
         .packed_w = packed, .x = d->x, .x_k_stride = d->x_k_stride, .x_n_stride = d->x_n_stride,
         .out = out, .out_m_stride = d->out_m_stride, .out_n_stride = d->out_n_stride,
-        .requant = d->requant, .out_zero_point = d->c.zo, .qmin = d->c.qmin, .qmax = d->c.qmax,
+        .scale = d->scale, .out_zero_point = d->c.zo, .qmin = d->c.qmin, .qmax = d->c.qmax,
         .scratch = scratch,
     };
     return a;
@@ -300,9 +297,10 @@ static void test_gemm_saturation_trap(void **state) {
     check_gemm_case(&c);
 }
 
-/* The requantization epilogue over every shift (-31..31): rows with one multiplier each, large
- * biases so accumulators span int32, every output code range (zo, clamps) exercised. Each SIMD
- * requant route (pre shift + 31, high dword + post shift) must equal qp_requantize. */
+/* The requantization epilogue over scales from 2^-31 to 2^31: rows with one scale each, large
+ * biases so accumulators span int32 (most above 2^24, where int->float conversion rounds),
+ * scales that make exact ties, every output code range (zo, clamps) exercised. Every SIMD
+ * epilogue must equal qp_requantize. */
 static void test_gemm_epilogue_all_shifts(void **state) {
     (void)state;
     rng_seed(12);
@@ -318,11 +316,10 @@ static void test_gemm_epilogue_all_shifts(void **state) {
         gemm_data d;
         gemm_data_make(&d, &c);
         for (int64_t r = 0; r < m; r++) {
-            const int shift = (int)(r / 3) - 31;
-            const int32_t multiplier = r % 3 == 0   ? (1 << 30)
-                                       : r % 3 == 1 ? INT32_MAX
-                                                    : (int32_t)((1u << 30) + (rng_u32() % (1u << 30)));
-            d.requant[r] = (qp_q31){multiplier, shift};
+            const int e = (int)(r / 3) - 31;
+            d.scale[r] = r % 3 == 0   ? ldexpf(1.0f, e) /* powers of two: exact ties */
+                         : r % 3 == 1 ? ldexpf(0.99999994f, e)
+                                      : ldexpf(0.5f + (float)(rng_u32() % (1u << 23)) / (float)(1u << 24), e);
             /* biases from tiny to nearly +-2^31 (room left for the +-2^18 of the products) */
             const int mag = (int)rng_int(0, 30);
             d.bias[r] = (int32_t)((rng_u32() & 1 ? 1 : -1) * (int64_t)rng_int(0, ((int64_t)1 << mag) - 1));
@@ -334,7 +331,7 @@ static void test_gemm_epilogue_all_shifts(void **state) {
                 for (int64_t i = 0; i < k; i++)
                     acc += (int64_t)d.w[r * k + i] * d.x[i * d.x_k_stride + j * d.x_n_stride];
                 d.expected[r * d.out_m_stride + j * d.out_n_stride] =
-                    qp_requantize((int32_t)acc, d.requant[r].multiplier, d.requant[r].shift, c.zo, c.qmin, c.qmax);
+                    qp_requantize((int32_t)acc, d.scale[r], c.zo, c.qmin, c.qmax);
             }
         for (int i = 0; i < n_runnable; i++) check_gemm_variant(&d, runnable[i]->gemm);
         gemm_data_free(&d);
@@ -455,10 +452,10 @@ static void check_conv(const geom *g, int64_t cin, int64_t cout, int64_t groups)
     int8_t *w = xcalloc((size_t)(cout * kk));
     for (int64_t i = 0; i < cout * kk; i++) w[i] = (int8_t)rng_int(-127, 127);
     int32_t *bias = xcalloc((size_t)cout * 4), *folded = xcalloc((size_t)cout * 4);
-    qp_q31 *rq = xcalloc((size_t)cout * sizeof(qp_q31));
+    float *rq = xcalloc((size_t)cout * sizeof(float));
     for (int64_t o = 0; o < cout; o++) {
         bias[o] = (int32_t)rng_int(-5000, 5000);
-        rq[o] = q31(60.0 / (sqrt((double)kk) * 5400.0) * (0.5 + rng_unit()));
+        rq[o] = rq_scale(60.0 / (sqrt((double)kk) * 5400.0) * (0.5 + rng_unit()));
     }
     uint8_t *want = xcalloc((size_t)(cout * n));
     for (int64_t o = 0; o < cout; o++) {
@@ -472,7 +469,7 @@ static void check_conv(const geom *g, int64_t cin, int64_t cout, int64_t groups)
                             acc += (int64_t)w[((o * cin_g + c) * g->kh + kh) * g->kw + kw] *
                                    (tap_value(&win, in, grp * cin_g + c, kh, kw, oh, ow, za) - za);
                 want[o * n + oh * win.out_w + ow] =
-                    qp_requantize((int32_t)acc, rq[o].multiplier, rq[o].shift, zo, 0, 255);
+                    qp_requantize((int32_t)acc, rq[o], zo, 0, 255);
             }
     }
     const int direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
@@ -498,7 +495,7 @@ static void check_conv(const geom *g, int64_t cin, int64_t cout, int64_t groups)
             const qp_u8s8_gemm_args a = {
                 .m = cout_g, .n = n, .k = kk, .m_begin = 0, .m_end = cout_g, .packed_w = packed,
                 .x = x, .x_k_stride = n, .x_n_stride = 1, .out = got + grp * cout_g * n,
-                .out_m_stride = n, .out_n_stride = 1, .requant = rq + grp * cout_g,
+                .out_m_stride = n, .out_n_stride = 1, .scale = rq + grp * cout_g,
                 .out_zero_point = zo, .qmin = 0, .qmax = 255, .scratch = scratch};
             cfg->gemm->run(&a);
             free(scratch);
@@ -546,17 +543,17 @@ static void check_dwconv(const geom *g, int64_t channels, int extreme) {
     for (int64_t i = 0; i < channels * taps; i++)
         w[i] = extreme ? (int8_t)((i % 3) ? 127 : -128) : (int8_t)rng_int(-127, 127);
     int32_t *bias = xcalloc((size_t)channels * 4), *folded = xcalloc((size_t)channels * 4);
-    qp_q31 *rq = xcalloc((size_t)channels * sizeof(qp_q31));
+    float *rq = xcalloc((size_t)channels * sizeof(float));
     for (int64_t c = 0; c < channels; c++) {
         bias[c] = (int32_t)rng_int(-3000, 3000);
-        rq[c] = q31((extreme ? 60.0 / (taps * 255.0 * 128.0) : 60.0 / (sqrt((double)taps) * 5400.0)) *
-                    (0.5 + rng_unit()));
+        rq[c] = rq_scale((extreme ? 60.0 / (taps * 255.0 * 128.0) : 60.0 / (sqrt((double)taps) * 5400.0)) *
+                         (0.5 + rng_unit()));
     }
-    if (!extreme && channels > 2) rq[2] = q31(3.5); /* one channel with a left shift */
+    if (!extreme && channels > 2) rq[2] = rq_scale(3.5); /* one channel with a scale above 1 */
     if (extreme && channels > 3) {
-        rq[1] = q31(30000.0);        /* left shift of a ~2^18 accumulator: saturates */
-        rq[2] = q31(ldexp(1.0, -3)); /* ties */
-        rq[3] = q31(ldexp(1.0, -30));
+        rq[1] = rq_scale(30000.0);        /* a ~2^18 accumulator times 30000: clamps */
+        rq[2] = rq_scale(ldexp(1.0, -3)); /* ties */
+        rq[3] = rq_scale(ldexp(1.0, -30));
     }
     assert_int_equal(qp_u8s8_gemm_fold_bias(channels, taps, w, taps, bias, za, folded), QP_OK);
     uint8_t *want = xcalloc((size_t)(channels * plane_out));
@@ -569,14 +566,14 @@ static void check_dwconv(const geom *g, int64_t channels, int extreme) {
                         acc += (int64_t)w[c * taps + kh * g->kw + kw] *
                                (tap_value(&win, in, c, kh, kw, oh, ow, za) - za);
                 want[c * plane_out + oh * win.out_w + ow] =
-                    qp_requantize((int32_t)acc, rq[c].multiplier, rq[c].shift, zo, qmin, qmax);
+                    qp_requantize((int32_t)acc, rq[c], zo, qmin, qmax);
             }
     uint8_t *got = xcalloc((size_t)(channels * plane_out));
     void *scratch = xcalloc(qp_u8_dwconv_scratch_size(&win));
     for (int v = 0; v < n_runnable; v++) {
         memset(got, 0xA5, (size_t)(channels * plane_out));
         const qp_u8_dwconv_args a = {.win = win, .channels = channels, .input = in, .weights = w,
-                                     .bias = folded, .input_zero_point = za, .requant = rq,
+                                     .bias = folded, .input_zero_point = za, .scale = rq,
                                      .out_zero_point = zo, .qmin = qmin, .qmax = qmax,
                                      .output = got, .scratch = scratch};
         runnable[v]->dwconv(&a);
@@ -652,34 +649,48 @@ static void test_dwconv_geometries(void **state) {
 /* Add                                                                                       */
 /* ---------------------------------------------------------------------------------------- */
 
-/* floor(x / 2^shift + 1/2) with an explicit floor division (no shift of a negative number). */
-static int64_t round_shift_up(int64_t x, int shift) {
-    const int64_t d = (int64_t)1 << shift;
-    const int64_t num = x + d / 2;
-    int64_t q = num / d;
-    if (num % d != 0 && num < 0) q--;
-    return q;
+/* ONNX Runtime's QLinearAdd / QLinearMul arithmetic written out a second way: IEEE float
+ * operations emulated in quad precision (exact products and sums, one rounding to float), the
+ * fused multiply-adds included, and vcvtps2dq + saturating packs spelled out. */
+typedef __float128 quad;
+static float f_div(float x, float y) { return (float)((quad)x / (quad)y); }
+static float f_mul(float x, float y) { return (float)((quad)x * (quad)y); }
+static float f_add(float x, float y) { return (float)((quad)x + (quad)y); }
+static float f_fma(float x, float y, float z) { return (float)((quad)x * (quad)y + (quad)z); }
+static int cvt_sat_u8(float v) { /* vcvtps2dq (integer indefinite outside int32), then saturation */
+    if (!(v >= -2147483648.0f && v < 2147483648.0f)) return 0;
+    const double r = nearbyint((double)v);
+    return r < 0 ? 0 : r > 255 ? 255 : (int)r;
 }
-
 static uint8_t clamp_code(int64_t v, int lo, int hi) { return (uint8_t)(v < lo ? lo : v > hi ? hi : v); }
 
-/* The Add written out in int64: one rounding of (a - za) ma + (b - zb) mb. */
-static uint8_t add_expected(int a, int b, const qp_u8_add_params *p) {
-    const int64_t sum = (int64_t)(a - p->a_zero_point) * p->a_multiplier + (int64_t)(b - p->b_zero_point) * p->b_multiplier;
-    return clamp_code(p->out_zero_point + round_shift_up(sum, p->shift), p->qmin, p->qmax);
+typedef struct binary_enc {
+    float sa, sb, so;
+    int32_t za, zb, zo;
+    uint8_t qmin, qmax;
+} binary_enc;
+
+/* -1 when the float value left int32 (its output is then 0 or qmin, not a rounding of it). */
+static int add_expected(int a, int b, const binary_enc *e, int a_bcast, uint8_t *out) {
+    const float ra = f_div(e->sa, e->so), rb = f_div(e->sb, e->so);
+    const float fixed = f_add((float)e->zo, -f_fma(ra, (float)e->za, f_mul(rb, (float)e->zb)));
+    const float v = a_bcast ? f_fma((float)b, rb, f_fma((float)a, ra, fixed)) : f_fma((float)a, ra, f_fma((float)b, rb, fixed));
+    *out = clamp_code(cvt_sat_u8(v), e->qmin, e->qmax);
+    return v >= -2147483648.0f && v < 2147483648.0f;
 }
 
-static double add_out_scale_factor = 1.0; /* divides s_out: > 2^21 leaves shift < 32 */
+static double add_out_scale_factor = 1.0; /* divides s_out: large values leave int32 */
 
 static void check_add(int64_t outer, int64_t mid, int64_t inner, const int64_t as[3],
                       const int64_t bs[3], int64_t a_len, int64_t b_len, const char *what) {
-    const double sa = 0.01 + 0.2 * rng_unit(), sb = 0.01 + 0.2 * rng_unit();
-    const double so = (0.02 + 0.3 * rng_unit()) / add_out_scale_factor;
+    const float sa = (float)(0.01 + 0.2 * rng_unit()), sb = (float)(0.01 + 0.2 * rng_unit());
+    const float so = (float)((0.02 + 0.3 * rng_unit()) / add_out_scale_factor);
     const int32_t za = (int32_t)rng_int(0, 255), zb = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
     const uint8_t qmin = (uint8_t)rng_int(0, 20), qmax = (uint8_t)rng_int(235, 255);
+    const binary_enc enc = {sa, sb, so, za, zb, zo, qmin, qmax};
+    const int a_bcast = as[2] == 0 && bs[2] != 0;
     qp_u8_add_params p;
     assert_int_equal(qp_u8_add_params_init(sa, za, sb, zb, so, zo, qmin, qmax, &p), QP_OK);
-    if (add_out_scale_factor > 1e8) assert_true(p.shift < 32); /* the case it is meant to reach */
     uint8_t *a = xcalloc((size_t)a_len), *b = xcalloc((size_t)b_len);
     for (int64_t i = 0; i < a_len; i++) a[i] = (uint8_t)rng_u32();
     for (int64_t i = 0; i < b_len; i++) b[i] = (uint8_t)rng_u32();
@@ -693,12 +704,11 @@ static void check_add(int64_t outer, int64_t mid, int64_t inner, const int64_t a
             for (int64_t i = 0; i < inner; i++, idx++) {
                 const int av = a[o * as[0] + m * as[1] + i * as[2]];
                 const int bv = b[o * bs[0] + m * bs[1] + i * bs[2]];
-                want[idx] = add_expected(av, bv, &p);
-                /* one rounding: within half a step of real arithmetic (the multipliers' own
-                 * error is ~2^-44 of a step) */
-                double real = (sa * (av - za) + sb * (bv - zb)) / so + zo;
+                const int in_range = add_expected(av, bv, &enc, a_bcast, &want[idx]);
+                /* float arithmetic: within half a step (plus float error) of real arithmetic */
+                double real = ((double)sa * (av - za) + (double)sb * (bv - zb)) / so + zo;
                 real = real < qmin ? qmin : real > qmax ? qmax : real;
-                if (fabs(real - want[idx]) > 0.5 + 1e-9)
+                if (in_range && fabs(real - want[idx]) > 0.5 + 1e-3)
                     fail_msg("%s: add %d + %d = %u, real %.9f", what, av, bv, want[idx], real);
             }
     for (int v = 0; v < n_runnable; v++) {
@@ -736,7 +746,7 @@ static void test_add_broadcasts(void **state) {
     /* [N][C][1] + [N][C][HW]-style: a broadcast along the inner level of every row */
     const int64_t row_bcast[3] = {0, 1, 0}, rows[3] = {0, 50, 1};
     check_add(1, 9, 50, row_bcast, rows, 9, 9 * 50, "add row broadcast a");
-    /* scale ratios so large that shift < 32 (AVX2 falls back to scalar code), and tiny ones */
+    /* scale ratios so large that sums leave int32 (vcvtps2dq's integer indefinite), and tiny ones */
     const int64_t full[3] = {0, 0, 1};
     add_out_scale_factor = ldexp(1.0, 28);
     check_add(1, 1, 100, full, full, 100, 100, "add huge ratio");
@@ -745,8 +755,8 @@ static void test_add_broadcasts(void **state) {
     add_out_scale_factor = 1.0;
 }
 
-/* Exact ties (s_a / s_out = 1/2, s_b / s_out = 1/4): one rounding, ties towards +inf. */
-static void test_add_ties_round_up(void **state) {
+/* Exact ties (s_a / s_out = 1/2, s_b / s_out = 1/4): rounded half to even (vcvtps2dq). */
+static void test_add_ties_round_half_even(void **state) {
     (void)state;
     qp_u8_add_params p;
     assert_int_equal(qp_u8_add_params_init(0.5, 100, 0.25, 100, 1.0, 100, 0, 255, &p), QP_OK);
@@ -755,7 +765,7 @@ static void test_add_ties_round_up(void **state) {
         a[i] = (uint8_t)(100 + (i % 8) - 4); /* a - za in -4..3 */
         b[i] = (uint8_t)(100 + (i / 8) - 2); /* b - zb in -2..1 */
         const double real = 0.5 * (a[i] - 100) + 0.25 * (b[i] - 100);
-        want[i] = (uint8_t)(100 + floor(real + 0.5)); /* -1.5 -> -1, -0.5 -> 0, 0.5 -> 1, 1.5 -> 2 */
+        want[i] = (uint8_t)(100 + nearbyint(real)); /* -1.5 -> -2, -0.5 -> 0, 0.5 -> 0, 1.5 -> 2 */
     }
     const qp_u8_add_args args = {.outer = 1, .mid = 1, .inner = 32, .a = a, .a_stride = {0, 0, 1},
                                  .b = b, .b_stride = {0, 0, 1}, .out = got, .params = &p};
@@ -780,7 +790,14 @@ static void test_add_params_errors(void **state) {
     assert_non_null(strstr(qp_error_message(), "clamp"));
     /* equal scales: a + b - z exactly */
     assert_int_equal(qp_u8_add_params_init(0.1, 10, 0.1, 20, 0.1, 30, 0, 255, &p), QP_OK);
-    assert_int_equal(add_expected(50, 60, &p), 50 - 10 + 60 - 20 + 30);
+    const uint8_t a = 50, b = 60;
+    uint8_t out = 0;
+    const qp_u8_add_args args = {.outer = 1, .mid = 1, .inner = 1, .a = &a, .a_stride = {0, 0, 1},
+                                 .b = &b, .b_stride = {0, 0, 1}, .out = &out, .params = &p};
+    for (int v = 0; v < n_runnable; v++) {
+        runnable[v]->add(&args);
+        assert_int_equal(out, 50 - 10 + 60 - 20 + 30);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -791,13 +808,13 @@ static void check_mul(int64_t outer, int64_t mid, int64_t inner, const int64_t a
                       const int64_t bs[3], int64_t a_len, int64_t b_len, double range, const char *what) {
     /* range scales s_a s_b / s_out: ~1 maps products onto the output range; 40 makes most
      * outputs clamp; 1/1000 squeezes everything near zo */
-    const double sa = 0.01 + 0.2 * rng_unit(), sb = 0.01 + 0.2 * rng_unit();
-    const double so = sa * sb * 128.0 * 128.0 / 127.0 / range * (0.5 + rng_unit());
+    const float sa = (float)(0.01 + 0.2 * rng_unit()), sb = (float)(0.01 + 0.2 * rng_unit());
+    const float so = (float)((double)sa * sb * 128.0 * 128.0 / 127.0 / range * (0.5 + rng_unit()));
     const int32_t za = (int32_t)rng_int(0, 255), zb = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
     const uint8_t qmin = (uint8_t)rng_int(0, 20), qmax = (uint8_t)rng_int(235, 255);
+    const float ratio = f_div(f_mul(sa, sb), so);
     qp_u8_mul_params p;
     assert_int_equal(qp_u8_mul_params_init(sa, za, sb, zb, so, zo, qmin, qmax, &p), QP_OK);
-    if (range > 1e6) assert_true(p.shift < 32);
     uint8_t *a = xcalloc((size_t)a_len), *b = xcalloc((size_t)b_len);
     for (int64_t i = 0; i < a_len; i++) a[i] = (uint8_t)rng_u32();
     for (int64_t i = 0; i < b_len; i++) b[i] = (uint8_t)rng_u32();
@@ -812,11 +829,12 @@ static void check_mul(int64_t outer, int64_t mid, int64_t inner, const int64_t a
                 const int av = a[o * as[0] + m * as[1] + i * as[2]];
                 const int bv = b[o * bs[0] + m * bs[1] + i * bs[2]];
                 const int64_t product = (int64_t)(av - za) * (bv - zb);
-                want[idx] = clamp_code(zo + round_shift_up(product * p.multiplier, p.shift), qmin, qmax);
-                /* and within half a step (plus the multiplier's ~2^-30 error) of real arithmetic */
-                double real = (sa * (av - za)) * (sb * (bv - zb)) / so + zo;
+                const float v = f_add(f_mul((float)product, ratio), (float)zo); /* no FMA in MLAS's Mul */
+                want[idx] = clamp_code(cvt_sat_u8(v), qmin, qmax);
+                /* and within half a step (plus float error) of real arithmetic */
+                double real = ((double)sa * (av - za)) * ((double)sb * (bv - zb)) / so + zo;
                 real = real < qmin ? qmin : real > qmax ? qmax : real;
-                if (fabs(real - want[idx]) > 0.5 + 1e-6)
+                if (fabs(v) < 2147483648.0f && fabs(real - want[idx]) > 0.5 + 1e-3)
                     fail_msg("%s: mul %d * %d = %u, real %.6f", what, av, bv, want[idx], real);
             }
     for (int v = 0; v < n_runnable; v++) {
@@ -837,7 +855,7 @@ static void test_mul_broadcasts(void **state) {
     (void)state;
     rng_seed(11);
     static const int64_t lens[] = {1, 15, 16, 17, 100, 1000};
-    static const double ranges[] = {1.0, 40.0, 1.0 / 1000.0, 1e7 /* shift < 32 */};
+    static const double ranges[] = {1.0, 40.0, 1.0 / 1000.0, 1e7 /* most products clamp */};
     for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++)
         for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
             const int64_t n = lens[i];
@@ -863,8 +881,8 @@ static void test_mul_params_errors(void **state) {
     assert_int_equal(qp_u8_mul_params_init(1.0, 0, 1.0, -1, 1.0, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
     assert_non_null(strstr(qp_error_message(), "zero point -1 of b"));
     assert_int_equal(qp_u8_mul_params_init(1.0, 0, 1.0, 0, 1.0, 0, 9, 8, &p), QP_ERR_INVALID_ARG);
-    assert_int_equal(qp_u8_mul_params_init(1e6, 0, 1e6, 0, 1e-6, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
-    assert_non_null(strstr(qp_error_message(), "int8 Mul: requantization ratio"));
+    assert_int_equal(qp_u8_mul_params_init(1e30, 0, 1e30, 0, 1e-30, 0, 0, 255, &p), QP_ERR_INVALID_ARG);
+    assert_non_null(strstr(qp_error_message(), "int8 Mul: requantization"));
     /* s_a s_b = s_out: the product of the centred codes, plus zo */
     assert_int_equal(qp_u8_mul_params_init(0.5, 10, 0.25, 20, 0.125, 30, 0, 255, &p), QP_OK);
     const uint8_t a = 15, b = 24;
@@ -924,10 +942,10 @@ static void check_pools(const geom *g, int64_t channels) {
     }
 
     /* AveragePool, both count modes */
-    const double si = 0.02 + 0.1 * rng_unit(), so = 0.02 + 0.1 * rng_unit();
+    const float si = 0.02f + 0.1f * (float)rng_unit(), so = 0.02f + 0.1f * (float)rng_unit();
     const int32_t za = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
-    qp_q31 *table = xcalloc((size_t)(taps + 1) * sizeof(qp_q31));
-    assert_int_equal(qp_u8_avgpool_requant_table(si, so, taps, table), QP_OK);
+    float *table = xcalloc((size_t)(taps + 1) * sizeof(float));
+    assert_int_equal(qp_u8_avgpool_scale_table(si, so, taps, table), QP_OK);
     for (int include = 0; include < 2; include++) {
         for (int64_t c = 0; c < channels; c++)
             for (int64_t oh = 0; oh < win.out_h; oh++)
@@ -945,8 +963,7 @@ static void check_pools(const geom *g, int64_t channels) {
                             padded += ih >= -g->pt && ih < g->h + g->pb && iw >= -g->pl && iw < g->w + g->pr;
                         }
                     const int64_t count = include ? padded : valid;
-                    const qp_q31 q = count ? table[count] : (qp_q31){0, 0};
-                    const uint8_t out = qp_requantize((int32_t)sum, q.multiplier, q.shift, zo, qmin, qmax);
+                    const uint8_t out = qp_requantize((int32_t)sum, count ? table[count] : 0.0f, zo, qmin, qmax);
                     want[c * plane_out + oh * win.out_w + ow] = out;
                     if (count) {
                         double real = round(si * (double)sum / ((double)count * so)) + zo;
@@ -957,7 +974,7 @@ static void check_pools(const geom *g, int64_t channels) {
         for (int v = 0; v < n_runnable; v++) {
             const qp_u8_pool_args a = {.win = win, .channels = channels, .input = in, .output = got,
                                        .qmin = qmin, .qmax = qmax, .count_include_pad = include,
-                                       .count_requant = table, .input_zero_point = za,
+                                       .count_scale = table, .input_zero_point = za,
                                        .out_zero_point = zo};
             memset(got, 0xA5, (size_t)(channels * plane_out));
             runnable[v]->avgpool(&a);
@@ -1010,15 +1027,17 @@ static void test_global_avgpool(void **state) {
         for (int64_t i = 0; i < channels * plane; i++) in[i] = (uint8_t)rng_u32();
         if (p == 2) memset(in, 255, (size_t)plane); /* channel 0 at the top of the range */
         const double si = 0.05, so = 0.03;
+        float scale;
+        assert_int_equal(qp_requant_mean_scale((float)si, (float)so, plane, &scale), QP_OK);
         qp_u8_global_avgpool_args a = {.channels = channels, .plane = plane, .input = in,
-                                       .requant = q31(si / (so * (double)plane)),
+                                       .scale = scale,
                                        .input_zero_point = 100, .out_zero_point = 20,
                                        .qmin = 0, .qmax = 255};
         uint8_t want[5], got[5];
         for (int64_t c = 0; c < channels; c++) {
             int64_t sum = 0;
             for (int64_t i = 0; i < plane; i++) sum += in[c * plane + i] - 100;
-            want[c] = qp_requantize((int32_t)sum, a.requant.multiplier, a.requant.shift, 20, 0, 255);
+            want[c] = qp_requantize((int32_t)sum, a.scale, 20, 0, 255);
             double real = round(si * (double)sum / ((double)plane * so)) + 20;
             real = real < 0 ? 0 : real > 255 ? 255 : real;
             assert_true(fabs(real - want[c]) <= 1.0);
@@ -1056,9 +1075,9 @@ static void test_lut(void **state) {
     assert_int_equal(qp_u8_lut_requant_table(-1.0, 0, 1.0, 0, 0, 255, table), QP_ERR_INVALID_ARG);
     assert_int_equal(qp_u8_lut_requant_table(1.0, 256, 1.0, 0, 0, 255, table), QP_ERR_INVALID_ARG);
     assert_int_equal(qp_u8_lut_requant_table(1.0, 0, 1.0, 0, 9, 8, table), QP_ERR_INVALID_ARG);
-    qp_q31 t[2];
-    assert_int_equal(qp_u8_avgpool_requant_table(1.0, 1.0, 0, t), QP_ERR_INVALID_ARG);
-    assert_int_equal(qp_u8_avgpool_requant_table(1.0, 0.0, 1, t), QP_ERR_INVALID_ARG);
+    float t[2];
+    assert_int_equal(qp_u8_avgpool_scale_table(1.0f, 1.0f, 0, t), QP_ERR_INVALID_ARG);
+    assert_int_equal(qp_u8_avgpool_scale_table(1.0f, 0.0f, 1, t), QP_ERR_INVALID_ARG);
 }
 
 /* float -> u8 and back: every variant equals the reference, and the reference equals
@@ -1188,6 +1207,146 @@ static void test_dispatch(void **state) {
     print_message("dispatch: cpu level %d, chosen %s (%s)\n", (int)cpu, chosen->isa_name, chosen->gemm->name);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* speed paths (q8speed): implicit im2col, im2col row blocks, small-plane depthwise            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The GEMM reading a "same" stride-1 conv's input planes itself (args.implicit) gives the bytes
+ * of im2col + the reference GEMM, for odd kernels, pads, planes narrower and wider than a
+ * 32-column block, a few channels, and column splits (n0 > 0). */
+static void test_gemm_implicit_im2col(void **state) {
+    (void)state;
+    rng_seed(61);
+    int checked = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        const int64_t kh = rng_int(1, 5), kw = rng_int(1, 5), h = rng_int(1, 21), w = rng_int(1, 40);
+        const int64_t pl = rng_int(0, kw - 1), pt = rng_int(0, kh + 1), cin = rng_int(1, 6), m = rng_int(1, 40);
+        /* out_w == w needs pl + pr = kw - 1; rows may be padded any way */
+        const geom g = {h, w, kh, kw, 1, 1, 1, 1, pt, pl, rng_int(0, 2), kw - 1 - pl};
+        qp_q8_window win;
+        const int64_t saved = extra_outputs;
+        extra_outputs = 0;
+        const int ok = make_window(&g, &win);
+        extra_outputs = saved;
+        if (!ok || win.out_w != w) continue;
+        const int64_t k = cin * kh * kw, n = win.out_h * win.out_w;
+        const int32_t za = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
+        uint8_t *in = xcalloc((size_t)(cin * h * w));
+        for (int64_t i = 0; i < cin * h * w; i++) in[i] = (uint8_t)rng_u32();
+        int8_t *wt = xcalloc((size_t)(m * k));
+        for (int64_t i = 0; i < m * k; i++) wt[i] = (int8_t)rng_int(-128, 127);
+        int32_t *bias = xcalloc((size_t)m * 4);
+        float *rq = xcalloc((size_t)m * sizeof(float));
+        for (int64_t o = 0; o < m; o++) {
+            bias[o] = (int32_t)rng_int(-5000, 5000);
+            rq[o] = rq_scale(60.0 / (sqrt((double)k) * 5400.0) * (0.5 + rng_unit()));
+        }
+        assert_int_equal(qp_u8s8_gemm_fold_bias(m, k, wt, k, bias, za, bias), QP_OK);
+        uint8_t *col = xcalloc(qp_u8_im2col_size(&win, cin));
+        qp_u8_im2col__ref(&win, cin, in, (uint8_t)za, col);
+        uint8_t *want = xcalloc((size_t)(m * n)), *got = xcalloc((size_t)(m * n));
+        void *packed = xcalloc(qp_u8s8_gemm__ref.pack_size(m, k));
+        qp_u8s8_gemm__ref.pack(m, k, wt, k, bias, packed);
+        void *scratch = xcalloc(qp_u8s8_gemm__ref.scratch_size(k, n));
+        const qp_u8s8_gemm_args ra = {.m = m, .n = n, .k = k, .m_begin = 0, .m_end = m, .packed_w = packed,
+                                      .x = col, .x_k_stride = n, .x_n_stride = 1, .out = want, .out_m_stride = n,
+                                      .out_n_stride = 1, .scale = rq, .out_zero_point = zo, .qmin = 0, .qmax = 255,
+                                      .scratch = scratch};
+        qp_u8s8_gemm__ref.run(&ra);
+        free(scratch);
+        free(packed);
+        for (int v = 0; v < n_runnable; v++) {
+            const qp_u8s8_gemm_variant *gv = runnable[v]->gemm;
+            if (!gv->implicit) continue;
+            void *pk = xcalloc(gv->pack_size(m, k));
+            gv->pack(m, k, wt, k, bias, pk);
+            void *sc = xcalloc(gv->scratch_size(k, n));
+            memset(got, 0xA5, (size_t)(m * n));
+            const int64_t cut = n > 40 ? rng_int(1, n - 1) : n; /* a column split, as threads do */
+            for (int64_t n0 = 0; n0 < n; n0 = n0 < cut ? cut : n) {
+                const int64_t n1 = n0 < cut ? cut : n;
+                const qp_u8s8_gemm_implicit im = {.input = in, .h = h, .w = w, .kernel_h = kh, .kernel_w = kw,
+                                                  .pad_top = pt, .pad_left = pl, .n0 = n0, .zero_point = (uint8_t)za};
+                const qp_u8s8_gemm_args a = {.m = m, .n = n1 - n0, .k = k, .m_begin = 0, .m_end = m, .packed_w = pk,
+                                             .out = got + n0, .out_m_stride = n, .out_n_stride = 1, .scale = rq,
+                                             .out_zero_point = zo, .qmin = 0, .qmax = 255, .scratch = sc,
+                                             .implicit = &im};
+                gv->run(&a);
+            }
+            char what[120];
+            snprintf(what, sizeof what, "implicit im2col %lldx%lld k%lldx%lld pt%lld pl%lld cin %lld m %lld",
+                     (long long)h, (long long)w, (long long)kh, (long long)kw, (long long)pt, (long long)pl,
+                     (long long)cin, (long long)m);
+            expect_same_bytes(got, want, (size_t)(m * n), what, runnable[v]->isa_name);
+            checked++;
+            free(sc);
+            free(pk);
+        }
+        free(got);
+        free(want);
+        free(col);
+        free(rq);
+        free(bias);
+        free(wt);
+        free(in);
+    }
+    if (n_runnable > 0 && runnable[n_runnable - 1]->gemm->implicit) assert_true(checked > 20);
+}
+
+/* im2col of output rows [r0, r1) through a window shifted by r0 rows (pad_top - r0 * stride_h,
+ * negative past the top padding; how the engine unfolds big images a block at a time) gives
+ * those rows of the whole-image im2col. */
+static void test_im2col_row_blocks(void **state) {
+    (void)state;
+    rng_seed(62);
+    static const geom geoms[] = {{23, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, {30, 31, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+                                 {17, 70, 5, 3, 2, 1, 1, 1, 2, 1, 2, 1}, {12, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2}};
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++) {
+        qp_q8_window win;
+        if (!make_window(&geoms[gi], &win)) continue;
+        const int64_t c = 3, taps = win.kernel_h * win.kernel_w, n = win.out_h * win.out_w;
+        uint8_t *in = xcalloc((size_t)(c * win.in_h * win.in_w));
+        for (int64_t i = 0; i < c * win.in_h * win.in_w; i++) in[i] = (uint8_t)rng_u32();
+        uint8_t *whole = xcalloc(qp_u8_im2col_size(&win, c)), *block = xcalloc(qp_u8_im2col_size(&win, c));
+        for (int v = 0; v < n_runnable; v++) {
+            runnable[v]->im2col(&win, c, in, 17, whole);
+            for (int64_t r0 = 0; r0 < win.out_h; r0 += 4) {
+                const int64_t r1 = r0 + 4 < win.out_h ? r0 + 4 : win.out_h, nb = (r1 - r0) * win.out_w;
+                qp_q8_window sub = win;
+                sub.out_h = r1 - r0;
+                sub.pad_top = win.pad_top - r0 * win.stride_h;
+                runnable[v]->im2col(&sub, c, in, 17, block);
+                for (int64_t row = 0; row < c * taps; row++)
+                    expect_same_bytes(block + row * nb, whole + row * n + r0 * win.out_w, (size_t)nb,
+                                      "im2col row block", runnable[v]->isa_name);
+            }
+        }
+        free(block);
+        free(whole);
+        free(in);
+    }
+}
+
+/* Planes narrower than 16 outputs (the VNNI kernel's flat path): odd sizes, strides, dilations,
+ * 5x5 kernels, windows past 64 bytes, many channels, extreme values; row splits inside. */
+static void test_dwconv_small_planes(void **state) {
+    (void)state;
+    rng_seed(63);
+    static const geom geoms[] = {
+        {7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+        {14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   {13, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+        {10, 15, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},   {28, 14, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1},
+        {9, 11, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},    {6, 30, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1},
+        {3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},     {1, 9, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3},
+        {20, 5, 7, 3, 1, 1, 1, 1, 3, 1, 3, 1},    {15, 15, 4, 4, 1, 1, 1, 1, 2, 1, 1, 2},
+    };
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++) check_dwconv(&geoms[gi], 37, 0);
+    const geom ext = {7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    check_dwconv(&ext, 4, 1);
+    const geom ext5 = {11, 11, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2};
+    check_dwconv(&ext5, 4, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch),
@@ -1202,7 +1361,7 @@ int main(void) {
         cmocka_unit_test(test_dwconv_geometries),
         cmocka_unit_test(test_add_broadcasts),
         cmocka_unit_test(test_add_params_errors),
-        cmocka_unit_test(test_add_ties_round_up),
+        cmocka_unit_test(test_add_ties_round_half_even),
         cmocka_unit_test(test_mul_broadcasts),
         cmocka_unit_test(test_mul_params_errors),
         cmocka_unit_test(test_pools),
@@ -1210,6 +1369,9 @@ int main(void) {
         cmocka_unit_test(test_lut),
         cmocka_unit_test(test_float_conversions),
         cmocka_unit_test(test_outputs_beyond_padding),
+        cmocka_unit_test(test_gemm_implicit_im2col),
+        cmocka_unit_test(test_im2col_row_blocks),
+        cmocka_unit_test(test_dwconv_small_planes),
     };
     return cmocka_run_group_tests(tests, setup_configs, NULL);
 }

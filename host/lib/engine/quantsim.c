@@ -12,6 +12,7 @@
 
 #include "core/parallel.h"
 #include "engine/int8_ops/q8_ops.h"
+#include "kernels/int8/q8_add.h"
 #include "engine/plan_internal.h"
 #include "ops/ops_common_util.h"
 
@@ -128,7 +129,7 @@ typedef struct requant_sim {
     int64_t channels, inner;  /* the output as [outer][channels][inner] */
     double pre_scale;         /* accumulator = nearbyint(input * pre_scale) (a mean times its count) */
     int32_t *bias;            /* [channels], or NULL */
-    double *multiplier;       /* [channels] */
+    float *scale;             /* [channels] requant.h scales */
     qp_q8_act out;
     int32_t lo, hi;
 } requant_sim;
@@ -136,18 +137,10 @@ typedef struct requant_sim {
 typedef struct binary_sim {
     int mul;
     qp_q8_act a, b, out;
-    double ra, rb;            /* Add: ra (qa - za) + rb (qb - zb); Mul: ra (qa - za)(qb - zb) */
-    int32_t lo, hi;
+    qp_u8_add_params add;     /* the int8 kernels' own per-element arithmetic (ORT's) */
+    qp_u8_mul_params mulp;
     qp_ops_bcast bcast;
 } binary_sim;
-
-/* round_half_even(v) + zero point, clamped (v is a finite product of bounded integers and scales). */
-static inline uint8_t round_clamp(double v, const qp_q8_act *out, int32_t lo, int32_t hi) {
-    if (!(v > -1e9)) return (uint8_t)lo; /* also NaN */
-    if (v > 1e9) return (uint8_t)hi;
-    double q = nearbyint(v) + out->zero_point;
-    return (uint8_t)(q < lo ? lo : q > hi ? hi : q);
-}
 
 typedef struct sim_job {
     const void *params;
@@ -173,21 +166,24 @@ static void requant_range(void *user, int64_t begin, int64_t end) {
     int64_t c = r->channels > 1 ? (begin / r->inner) % r->channels : 0, pos = begin % r->inner;
     for (int64_t i = begin; i < end;) {
         int64_t stop = i + (r->inner - pos) < end ? i + (r->inner - pos) : end; /* to the channel's end */
-        const double bias = r->bias ? r->bias[c] : 0, m = r->multiplier[c], zo = r->out.zero_point;
-        const double lo = r->lo - zo, hi = r->hi - zo, pre = r->pre_scale;
-        const double big = 1125899906842624.0, magic = 6755399441055744.0; /* 2^50, 1.5 * 2^52 */
+        const double bias = r->bias ? r->bias[c] : 0, pre = r->pre_scale;
+        const double big = 2147483647.0, magic = 6755399441055744.0; /* 2^31 - 1, 1.5 * 2^52 */
+        const float m = r->scale[c], zo = (float)r->out.zero_point, lo = (float)r->lo - zo, hi = (float)r->hi - zo;
         const float s = r->out.scale;
-        /* round_clamp() without branches or calls so the loop vectorizes. Accumulators are
-         * int32 in the integer engine, so clamping to +-2^50 before rounding loses nothing. */
+        /* requant.h's qp_requantize on the exact accumulator, without branches or calls so the
+         * loop vectorizes. The double holding the integer accumulator converts to the same float
+         * as the int32 would (nearest, ties to even); the clamp to the int32 range stands in for
+         * the integer engine's wrap-around, which a well-formed model never reaches. */
         for (; i < stop; i++) {
             double a = (double)j->x[i] * pre;
             a = a < -big ? -big : a > big ? big : a;
             a = (a + magic) - magic; /* half to even */
-            double v = (a + bias) * m;
-            v = v < -big ? -big : v > big ? big : v;
-            double q = (v + magic) - magic; /* half to even */
-            q = q < lo ? lo : q > hi ? hi : q;
-            j->y[i] = (float)q * s;
+            double t = a + bias;
+            t = t < -big ? -big : t > big ? big : t;
+            float v = (float)t * m;
+            v = v > lo ? v : lo;
+            v = v < hi ? v : hi;
+            j->y[i] = qp_requant_round(v) * s;
         }
         pos = 0;
         if (++c == r->channels) c = 0;
@@ -206,11 +202,13 @@ static void binary_segment(void *user, const qp_ops_bcast *bc, int64_t out_offse
     const binary_sim *b = j->b;
     const float *pa = j->a + in_offsets[0], *pb = j->x + in_offsets[1];
     int64_t sa = bc->inner_stride[0], sb = bc->inner_stride[1];
+    const int a_bcast = sa == 0 && sb != 0; /* the kernel's order for a row-broadcast a */
     for (int64_t i = 0; i < n; i++) {
-        double da = (double)((int32_t)qp_q8_quantize(pa[i * sa], &b->a) - b->a.zero_point);
-        double db = (double)((int32_t)qp_q8_quantize(pb[i * sb], &b->b) - b->b.zero_point);
-        double v = b->mul ? b->ra * (da * db) : b->ra * da + b->rb * db;
-        j->y[out_offset + i] = qp_q8_dequantize(round_clamp(v, &b->out, b->lo, b->hi), &b->out);
+        const uint8_t qa = qp_q8_quantize(pa[i * sa], &b->a), qb = qp_q8_quantize(pb[i * sb], &b->b);
+        const uint8_t q = b->mul ? qp_u8_mul_one(qa, qb, &b->mulp)
+                          : a_bcast ? qp_u8_add_one_a_bcast(qa, qb, &b->add)
+                                    : qp_u8_add_one(qa, qb, &b->add);
+        j->y[out_offset + i] = qp_q8_dequantize(q, &b->out);
     }
 }
 
@@ -400,13 +398,6 @@ static qp_status integer_weights(qs_state *q, int t, int *out) {
     return QP_OK;
 }
 
-static qp_status requant_multiplier(double real, double *out) {
-    qp_q31 q31;
-    qp_status st = qp_q31_from_real(real, &q31);
-    *out = qp_q31_to_real(q31);
-    return st;
-}
-
 /* Conv/Gemm/MatMul/GlobalAveragePool/ReduceMean: input to integers, the fp32 op on integers, then
  * one rounding with the int8 engine's bias and multipliers (and the fused Relu/Clip's clamp). */
 static qp_status emit_requant_sim(qs_state *q, const qp_plan_step *src, const qp_q8_prep *p) {
@@ -449,10 +440,9 @@ static qp_status emit_requant_sim(qs_state *q, const qp_plan_step *src, const qp
         r->inner = 1;
         for (int dim = 2; conv && dim < ys.rank; dim++) r->inner *= ys.dims[dim];
         st = integer_weights(q, n->inputs[1], &in[1]);
-        if (st == QP_OK) st = own_block(plan, (size_t)r->channels * sizeof *r->multiplier, (void **)&r->multiplier);
+        if (st == QP_OK) st = own_block(plan, (size_t)r->channels * sizeof *r->scale, (void **)&r->scale);
         for (int64_t ch = 0; st == QP_OK && ch < r->channels; ch++)
-            st = requant_multiplier((double)xa->scale * (double)we->scale[we->n == 1 ? 0 : ch] / (double)ya->scale,
-                                    &r->multiplier[ch]);
+            st = qp_q8_requant(n, xa->scale, we->scale[we->n == 1 ? 0 : ch], ya->scale, &r->scale[ch]);
         if (st == QP_OK && src->n_in > 2 && src->in[2] >= 0) { /* the bias goes in at the rounding, exactly */
             const qp_value *b = &plan->values[src->in[2]];
             st = own_block(plan, (size_t)r->channels * sizeof *r->bias, (void **)&r->bias);
@@ -464,9 +454,8 @@ static qp_status emit_requant_sim(qs_state *q, const qp_plan_step *src, const qp
         r->channels = 1;
         r->inner = 1;
         r->pre_scale = (double)count;
-        st = own_block(plan, sizeof *r->multiplier, (void **)&r->multiplier);
-        if (st == QP_OK)
-            st = requant_multiplier((double)xa->scale / ((double)ya->scale * (double)count), &r->multiplier[0]);
+        st = own_block(plan, sizeof *r->scale, (void **)&r->scale);
+        if (st == QP_OK) st = qp_q8_mean_requant(n, xa->scale, ya->scale, count, &r->scale[0]);
     }
     qp_plan_step *op_step = NULL;
     if (st == QP_OK) st = qp_plan_push_step(plan, QP_STEP_OP, id, -1, in, src->n_in, out, src->n_out, &op_step);
@@ -492,14 +481,13 @@ static qp_status emit_binary_sim(qs_state *q, const qp_plan_step *src, const qp_
     b->a = p->in_act[0];
     b->b = p->in_act[1];
     b->out = p->out_act[0];
-    b->lo = p->out_lo;
-    b->hi = p->out_hi;
-    if (b->mul) {
-        b->ra = (double)b->a.scale * (double)b->b.scale / (double)b->out.scale;
-    } else {
-        b->ra = (double)b->a.scale / b->out.scale;
-        b->rb = (double)b->b.scale / b->out.scale;
-    }
+    if (b->mul)
+        st = qp_u8_mul_params_init(b->a.scale, b->a.zero_point, b->b.scale, b->b.zero_point, b->out.scale,
+                                   b->out.zero_point, (uint8_t)p->out_lo, (uint8_t)p->out_hi, &b->mulp);
+    else
+        st = qp_u8_add_params_init(b->a.scale, b->a.zero_point, b->b.scale, b->b.zero_point, b->out.scale,
+                                   b->out.zero_point, (uint8_t)p->out_lo, (uint8_t)p->out_hi, &b->add);
+    if (st != QP_OK) return st;
     const qp_shape *shapes[2] = {&plan->values[n->inputs[0]].shape, &plan->values[n->inputs[1]].shape};
     qp_ops_bcast_init(&b->bcast, &plan->values[n->outputs[0]].shape, shapes, 2);
     int in[2] = {read_value(q, n->inputs[0]), read_value(q, n->inputs[1])};

@@ -11,11 +11,12 @@ typedef struct conv_state {
     qp_q8_window win;
     int64_t batch, c_in, c_out, group, cin_g, cout_g, k, in_plane, out_plane;
     int depthwise, pointwise;
+    int implicit;               /* GEMM reads the input planes itself (no im2col): q8_kernels.h */
     uint8_t *packed;            /* GEMM path: one packed block per group */
     size_t packed_group_bytes;
     int8_t *dw_weights;         /* depthwise path: [c_out][KH*KW] */
     int32_t *dw_bias;           /* depthwise path: folded bias */
-    qp_q31 *requant;            /* [c_out] */
+    float *scale;               /* [c_out] requantization scales */
     int32_t zx, zo;
     uint8_t lo, hi;
     size_t col_bytes;           /* im2col buffer at the start of scratch (0 = none) */
@@ -25,6 +26,13 @@ typedef struct conv_state {
     int64_t row_chunk;          /* depthwise: output rows per chunk when planes are split by rows */
     int n_row_chunks;           /* depthwise: row chunks per channel chunk (1 = whole planes) */
     int n_chunks;
+    int64_t *col_bounds;        /* GEMM column chunks: chunk c is [col_bounds[c], col_bounds[c + 1]) */
+    int threads;                /* threads this node uses: 1 when the work is too small to share */
+    int by_image;               /* batch >= threads: each thread runs whole images, one barrier */
+    int64_t block_rows;         /* im2col GEMM in row blocks (0 = whole image): output rows per block */
+    int n_blocks;
+    size_t block_scratch;       /* per concurrently running block: its columns, then GEMM scratch */
+    size_t image_scratch;       /* what one image needs */
 } conv_state;
 
 static unsigned data_in(const qp_plan *plan, const qp_node *n) { (void)plan; (void)n; return 1u; }
@@ -99,8 +107,26 @@ static void conv_release(void *state) {
     free(s->packed);
     free(s->dw_weights);
     free(s->dw_bias);
-    free(s->requant);
+    free(s->scale);
+    free(s->col_bounds);
     free(s);
+}
+
+/* Column chunks for `parts` threads with boundaries at multiples of `align`, each as near to n/parts
+ * as the alignment allows (rounded to the nearest multiple, not up: 196 columns in two parts are
+ * 96 + 100, not 128 + 68). Returns the chunk count (empty chunks dropped) and the widest chunk. */
+static int balanced_bounds(int64_t n, int parts, int64_t align, int64_t *bounds, int64_t *widest) {
+    int count = 0;
+    bounds[0] = 0;
+    *widest = 0;
+    for (int i = 1; i <= parts; i++) {
+        int64_t b = i == parts ? n : (n * i / parts + align / 2) / align * align;
+        if (b > n) b = n;
+        if (b <= bounds[count]) continue;
+        bounds[++count] = b;
+        if (b - bounds[count - 1] > *widest) *widest = b - bounds[count - 1];
+    }
+    return count;
 }
 
 static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch_bytes) {
@@ -124,17 +150,25 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
     int8_t *wq = malloc((size_t)wn);
     int32_t *bias = calloc((size_t)s->c_out, sizeof *bias);
     int32_t *folded = malloc((size_t)s->c_out * sizeof *folded);
-    s->requant = malloc((size_t)s->c_out * sizeof *s->requant);
-    qp_status st = wq && bias && folded && s->requant ? QP_OK : qp_error(QP_ERR_NOMEM, "out of memory");
+    s->scale = malloc((size_t)s->c_out * sizeof *s->scale);
+    qp_status st = wq && bias && folded && s->scale ? QP_OK : qp_error(QP_ERR_NOMEM, "out of memory");
     if (st == QP_OK) {
         qp_q8_quantize_weights(w->data, wn, wn / s->c_out, we->n, we, wq);
         if (b) qp_q8_quantize_bias(b->data, s->c_out, s->c_out, xa->scale, we, bias, NULL);
         for (int64_t c = 0; c < s->c_out && st == QP_OK; c++)
-            st = qp_q8_requant(p->node, (double)xa->scale * (double)we->scale[we->n == 1 ? 0 : c] / (double)ya->scale,
-                               &s->requant[c]);
+            st = qp_q8_requant(p->node, xa->scale, we->scale[we->n == 1 ? 0 : c], ya->scale, &s->scale[c]);
     }
     if (st == QP_OK) st = qp_u8s8_gemm_fold_bias(s->c_out, s->k, wq, s->k, bias, s->zx, folded);
-    int64_t chunk_align = 1;
+    /* Threads: whole images per thread when the batch allows (one barrier per node instead of
+     * one or two per image, and each thread's activations stay in its own cache); none at all
+     * when a node is so small that waking a thread costs more than it saves (mnist: a few us).
+     * Every split gives the same bytes: each output is one integer sum. */
+    const int64_t macs = s->c_out * (s->depthwise ? 1 : s->k) * s->out_plane * s->batch;
+    const int64_t min_macs_per_thread = s->depthwise ? 64 * 1024 : 768 * 1024; /* ~2 us of work */
+    s->threads = p->n_threads > 1 && macs >= min_macs_per_thread * p->n_threads ? p->n_threads : 1;
+    s->by_image = s->threads > 1 && s->batch >= s->threads &&
+                  (s->batch % s->threads == 0 || s->batch >= 3 * (int64_t)s->threads);
+    const int split = s->by_image ? 1 : s->threads; /* threads sharing one image */
     if (st == QP_OK && s->depthwise) {
         s->dw_weights = wq;
         s->dw_bias = folded;
@@ -143,15 +177,15 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
         /* Few channels for the threads: split each plane by output rows (4 at a time suits the
          * VNNI kernel). Any partition gives the same bytes. */
         s->n_row_chunks = 1;
-        if (p->n_threads > 1 && s->c_out < 4 * (int64_t)p->n_threads && s->win.out_h > 1) {
+        if (split > 1 && s->c_out < 4 * (int64_t)split && s->win.out_h > 1) {
             s->n_chunks = qp_q8_chunks(s->c_out, 1, 1, &s->chunk);
-            s->n_row_chunks = qp_q8_chunks(s->win.out_h, p->n_threads, s->win.out_h >= 4 * p->n_threads ? 4 : 1,
-                                           &s->row_chunk);
+            s->n_row_chunks = qp_q8_chunks(s->win.out_h, split, s->win.out_h >= 4 * split ? 4 : 1, &s->row_chunk);
             s->n_chunks *= s->n_row_chunks;
         } else {
-            s->n_chunks = qp_q8_chunks(s->c_out, p->n_threads, 1, &s->chunk);
+            s->n_chunks = qp_q8_chunks(s->c_out, split, 1, &s->chunk);
         }
         s->thread_scratch = align64(qp_u8_dwconv_scratch_size(&s->win));
+        s->image_scratch = s->thread_scratch * (size_t)s->n_chunks;
     } else if (st == QP_OK) {
         const qp_u8s8_gemm_variant *gv = s->cfg->gemm;
         s->packed_group_bytes = align64(gv->pack_size(s->cout_g, s->k));
@@ -160,15 +194,45 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
         for (int64_t g = 0; st == QP_OK && g < s->group; g++)
             gv->pack(s->cout_g, s->k, wq + g * s->cout_g * s->k, s->k, folded + g * s->cout_g,
                      s->packed + (size_t)g * s->packed_group_bytes);
-        chunk_align = gv->nr;
         /* Few output pixels (7x7 planes): column chunks would leave threads idle, so split the
          * weight rows instead (each chunk reads all columns). */
-        s->gemm_rows = p->n_threads > 1 && s->out_plane < 2 * (int64_t)gv->nr * p->n_threads &&
-                       s->cout_g >= 2 * (int64_t)gv->mr;
-        if (s->gemm_rows) s->n_chunks = qp_q8_chunks(s->cout_g, p->n_threads, gv->mr, &s->chunk);
-        else s->n_chunks = qp_q8_chunks(s->out_plane, p->n_threads, chunk_align, &s->chunk);
-        s->thread_scratch = align64(gv->scratch_size(s->k, s->gemm_rows ? s->out_plane : s->chunk));
-        s->col_bytes = s->pointwise ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
+        s->gemm_rows = split > 1 && s->out_plane < 2 * (int64_t)gv->nr * split && s->cout_g >= 2 * (int64_t)gv->mr;
+        /* A column buffer past L2 (SqueezeNet's 3x3s: 576 x 3025 bytes) would be written by
+         * im2col and read back cold by the GEMM: unfold and multiply a block of output rows at a
+         * time instead, each block's columns (~96 KB) still in cache. */
+        /* "Same" stride-1 convs (SqueezeNet's 3x3s) need no im2col at all: the GEMM packs its
+         * panels straight from the input planes (one masked load per row of X and block). */
+        const qp_q8_window *cw = &s->win;
+        s->implicit = !s->pointwise && gv->implicit && cw->stride_h == 1 && cw->stride_w == 1 && cw->dilation_h == 1 &&
+                      cw->dilation_w == 1 && cw->out_w == cw->in_w && cw->kernel_h <= 16 && cw->kernel_w <= 16 &&
+                      s->out_plane > 8;
+        /* A column buffer past L2 would be written by im2col and read back cold by the GEMM:
+         * unfold and multiply a block of output rows at a time instead (~96 KB of columns). */
+        const int64_t col_total = s->k * s->out_plane;
+        if (!s->pointwise && !s->implicit && !s->gemm_rows && col_total > 1024 * 1024) {
+            const int64_t row_bytes = s->k * s->win.out_w;
+            int64_t blocks = (s->win.out_h * row_bytes + 96 * 1024 - 1) / (96 * 1024);
+            if (blocks > s->win.out_h) blocks = s->win.out_h;
+            blocks = (blocks + split - 1) / split * split; /* whole blocks per thread */
+            if (blocks > s->win.out_h) blocks = s->win.out_h;
+            s->block_rows = (s->win.out_h + blocks - 1) / blocks;
+            s->n_blocks = (int)((s->win.out_h + s->block_rows - 1) / s->block_rows);
+            s->block_scratch = align64((size_t)(s->k * s->block_rows * s->win.out_w)) +
+                               align64(gv->scratch_size(s->k, s->block_rows * s->win.out_w));
+            const int running = split < s->n_blocks ? split : s->n_blocks;
+            s->image_scratch = s->block_scratch * (size_t)running;
+        } else {
+            if (s->gemm_rows) {
+                s->n_chunks = qp_q8_chunks(s->cout_g, split, gv->mr, &s->chunk);
+            } else {
+                s->col_bounds = malloc((size_t)(split + 1) * sizeof *s->col_bounds);
+                if (!s->col_bounds) st = qp_error(QP_ERR_NOMEM, "out of memory");
+                else s->n_chunks = balanced_bounds(s->out_plane, split, gv->nr, s->col_bounds, &s->chunk);
+            }
+            s->thread_scratch = align64(gv->scratch_size(s->k, s->gemm_rows ? s->out_plane : s->chunk));
+            s->col_bytes = s->pointwise || s->implicit ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
+            s->image_scratch = s->col_bytes + s->thread_scratch * (size_t)(s->n_chunks > 0 ? s->n_chunks : 1);
+        }
     }
     free(wq);
     free(bias);
@@ -177,7 +241,8 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
         conv_release(s);
         return st;
     }
-    *scratch_bytes = s->col_bytes + s->thread_scratch * (size_t)(s->n_chunks > 0 ? s->n_chunks : 1);
+    const int64_t image_slots = s->by_image ? (s->batch < s->threads ? s->batch : s->threads) : 1;
+    *scratch_bytes = s->image_scratch * (size_t)image_slots;
     *state = s;
     return QP_OK;
 }
@@ -191,6 +256,7 @@ typedef struct conv_job {
     int64_t group;
     uint8_t *col;
     uint8_t *scratch;
+    int threads;           /* row blocks: how many run at once (each has its own scratch slice) */
 } conv_job;
 
 static void im2col_range(void *user, int64_t begin, int64_t end) {
@@ -205,20 +271,28 @@ static void gemm_range(void *user, int64_t begin, int64_t end) {
     const conv_job *j = user;
     const conv_state *s = j->s;
     for (int64_t c = begin; c < end; c++) {
-        int64_t n0 = c * s->chunk, n = s->out_plane - n0 < s->chunk ? s->out_plane - n0 : s->chunk;
-        int64_t m0 = 0, m1 = s->cout_g;
-        if (s->gemm_rows) {
+        int64_t n0 = 0, n = s->out_plane, m0 = 0, m1 = s->cout_g;
+        if (!s->gemm_rows) {
+            n0 = s->col_bounds[c];
+            n = s->col_bounds[c + 1] - n0;
+        } else {
             m0 = c * s->chunk;
             m1 = m0 + s->chunk < s->cout_g ? m0 + s->chunk : s->cout_g;
             n0 = 0;
             n = s->out_plane;
         }
+        qp_u8s8_gemm_implicit im = {
+            .input = j->x + j->group * s->cin_g * s->in_plane, .h = s->win.in_h, .w = s->win.in_w,
+            .kernel_h = s->win.kernel_h, .kernel_w = s->win.kernel_w, .pad_top = s->win.pad_top,
+            .pad_left = s->win.pad_left, .n0 = n0, .zero_point = (uint8_t)s->zx,
+        };
         qp_u8s8_gemm_args a = {
             .m = s->cout_g, .n = n, .k = s->k, .m_begin = m0, .m_end = m1,
             .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
-            .x = j->rhs + n0, .x_k_stride = j->x_k_stride, .x_n_stride = 1,
+            .x = s->implicit ? NULL : j->rhs + n0, .x_k_stride = j->x_k_stride, .x_n_stride = 1,
+            .implicit = s->implicit ? &im : NULL,
             .out = j->y + j->group * s->cout_g * s->out_plane + n0, .out_m_stride = s->out_plane, .out_n_stride = 1,
-            .requant = s->requant + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi,
+            .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi,
             .scratch = j->scratch + (size_t)c * s->thread_scratch,
         };
         s->cfg->gemm->run(&a);
@@ -239,7 +313,7 @@ static void dw_range(void *user, int64_t begin, int64_t end) {
         }
         qp_u8_dwconv_args a = {
             .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->dw_weights + c0 * taps,
-            .bias = s->dw_bias + c0, .input_zero_point = s->zx, .requant = s->requant + c0,
+            .bias = s->dw_bias + c0, .input_zero_point = s->zx, .scale = s->scale + c0,
             .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi, .output = j->y + c0 * s->out_plane,
             .scratch = j->scratch + (size_t)c * s->thread_scratch, .row_begin = r0, .row_end = r1,
         };
@@ -247,31 +321,106 @@ static void dw_range(void *user, int64_t begin, int64_t end) {
     }
 }
 
+/* Which of qp_parallel_for's parts the range starting at `begin` is: parts are
+ * [n*p/T, n*(p+1)/T) with T = min(threads, n), so the first item names the part. Used to give
+ * each concurrently running part its own slice of scratch. */
+static int64_t part_of(int64_t begin, int64_t n_items, int threads) {
+    const int64_t t = threads < n_items ? threads : n_items;
+    return t <= 1 ? 0 : (begin * t + n_items - 1) / n_items;
+}
+
+/* Output rows [oh0, oh1) of group g: im2col of just those rows (a window shifted by oh0 rows:
+ * pad_top goes negative past the top padding, which the im2col kernels take as plain
+ * arithmetic), then the GEMM on them, both in this block's scratch. */
+static void conv_row_block(const conv_job *j, int64_t oh0, int64_t oh1, uint8_t *scratch) {
+    const conv_state *s = j->s;
+    qp_q8_window sub = s->win;
+    sub.out_h = oh1 - oh0;
+    sub.pad_top = s->win.pad_top - oh0 * s->win.stride_h;
+    const int64_t n = sub.out_h * sub.out_w;
+    uint8_t *col = scratch;
+    s->cfg->im2col(&sub, s->cin_g, j->x + j->group * s->cin_g * s->in_plane, (uint8_t)s->zx, col);
+    qp_u8s8_gemm_args a = {
+        .m = s->cout_g, .n = n, .k = s->k, .m_begin = 0, .m_end = s->cout_g,
+        .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
+        .x = col, .x_k_stride = n, .x_n_stride = 1,
+        .out = j->y + j->group * s->cout_g * s->out_plane + oh0 * s->win.out_w, .out_m_stride = s->out_plane,
+        .out_n_stride = 1, .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo,
+        .qmax = s->hi, .scratch = scratch + align64((size_t)(s->k * s->block_rows * s->win.out_w)),
+    };
+    s->cfg->gemm->run(&a);
+}
+
+static void block_range(void *user, int64_t begin, int64_t end) {
+    const conv_job *j = user;
+    const conv_state *s = j->s;
+    uint8_t *scratch = j->scratch + (size_t)part_of(begin, s->n_blocks, j->threads) * s->block_scratch;
+    for (int64_t b = begin; b < end; b++) {
+        const int64_t oh0 = b * s->block_rows;
+        conv_row_block(j, oh0, oh0 + s->block_rows < s->win.out_h ? oh0 + s->block_rows : s->win.out_h, scratch);
+    }
+}
+
+/* One image, shared by `threads` threads (1: run inline). */
+static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_t *scratch, int threads) {
+    conv_job j = {.s = s, .x = x, .y = y, .col = scratch, .scratch = scratch + s->col_bytes};
+    if (s->depthwise) {
+        if (threads > 1) qp_parallel_for(threads, s->n_chunks, dw_range, &j);
+        else dw_range(&j, 0, s->n_chunks);
+        return;
+    }
+    for (int64_t g = 0; g < s->group; g++) {
+        j.group = g;
+        if (s->block_rows) {
+            j.scratch = scratch;
+            j.threads = threads;
+            if (threads > 1) qp_parallel_for(threads, s->n_blocks, block_range, &j);
+            else block_range(&j, 0, s->n_blocks);
+            continue;
+        }
+        if (s->pointwise) {
+            j.rhs = j.x + g * s->cin_g * s->in_plane;
+            j.x_k_stride = s->in_plane;
+        } else if (!s->implicit) {
+            if (threads > 1) qp_parallel_for(threads, s->cin_g, im2col_range, &j);
+            else im2col_range(&j, 0, s->cin_g);
+            j.rhs = j.col;
+            j.x_k_stride = s->out_plane;
+        }
+        if (threads > 1) qp_parallel_for(threads, s->n_chunks, gemm_range, &j);
+        else gemm_range(&j, 0, s->n_chunks);
+    }
+}
+
+typedef struct batch_job {
+    const conv_state *s;
+    const uint8_t *x;
+    uint8_t *y;
+    uint8_t *scratch;
+} batch_job;
+
+static void image_range(void *user, int64_t begin, int64_t end) {
+    const batch_job *b = user;
+    const conv_state *s = b->s;
+    uint8_t *scratch = b->scratch + (size_t)part_of(begin, s->batch, s->threads) * s->image_scratch;
+    for (int64_t n = begin; n < end; n++)
+        conv_image(s, b->x + n * s->c_in * s->in_plane, b->y + n * s->c_out * s->out_plane, scratch, 1);
+}
+
 static qp_status conv_run(qp_op_context *ctx) {
     const conv_state *s = ctx->state;
     const uint8_t *x = ctx->inputs[0]->data;
     uint8_t *y = ctx->outputs[0]->data;
     uint8_t *scratch = ctx->scratch;
-    for (int64_t n = 0; n < s->batch; n++) {
-        conv_job j = {.s = s, .x = x + n * s->c_in * s->in_plane, .y = y + n * s->c_out * s->out_plane,
-                      .col = scratch, .scratch = scratch + s->col_bytes};
-        if (s->depthwise) {
-            qp_parallel_for(ctx->n_threads, s->n_chunks, dw_range, &j);
-            continue;
-        }
-        for (int64_t g = 0; g < s->group; g++) {
-            j.group = g;
-            if (s->pointwise) {
-                j.rhs = j.x + g * s->cin_g * s->in_plane;
-                j.x_k_stride = s->in_plane;
-            } else {
-                qp_parallel_for(ctx->n_threads, s->cin_g, im2col_range, &j);
-                j.rhs = j.col;
-                j.x_k_stride = s->out_plane;
-            }
-            qp_parallel_for(ctx->n_threads, s->n_chunks, gemm_range, &j);
-        }
+    const int threads = s->threads < ctx->n_threads ? s->threads : ctx->n_threads;
+    if (s->by_image && threads == s->threads) {
+        batch_job b = {.s = s, .x = x, .y = y, .scratch = scratch};
+        qp_parallel_for(threads, s->batch, image_range, &b);
+        return QP_OK;
     }
+    for (int64_t n = 0; n < s->batch; n++)
+        conv_image(s, x + n * s->c_in * s->in_plane, y + n * s->c_out * s->out_plane, scratch,
+                   s->by_image ? 1 : threads);
     return QP_OK;
 }
 

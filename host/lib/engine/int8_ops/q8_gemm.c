@@ -10,7 +10,7 @@ typedef struct gemm_state {
     const qp_q8_config *cfg;
     int64_t rows, n, k;         /* A is rows x k; the output rows x n */
     void *packed;
-    qp_q31 *requant;            /* [n] */
+    float *scale;               /* [n] requantization scales */
     int32_t zo;
     uint8_t lo, hi;
     int64_t chunk;              /* weight rows (outputs) per chunk */
@@ -96,7 +96,7 @@ static void gemm_release(void *state) {
     gemm_state *s = state;
     if (!s) return;
     free(s->packed);
-    free(s->requant);
+    free(s->scale);
     free(s);
 }
 
@@ -119,8 +119,8 @@ static qp_status prepare_common(const qp_q8_prep *p, int is_gemm, void **state, 
     int64_t wn = s->n * s->k;
     int8_t *wq = malloc((size_t)wn), *rows = malloc((size_t)wn);
     int32_t *bias = calloc((size_t)s->n, sizeof *bias);
-    s->requant = malloc((size_t)s->n * sizeof *s->requant);
-    qp_status st = wq && rows && bias && s->requant ? QP_OK : qp_error(QP_ERR_NOMEM, "out of memory");
+    s->scale = malloc((size_t)s->n * sizeof *s->scale);
+    qp_status st = wq && rows && bias && s->scale ? QP_OK : qp_error(QP_ERR_NOMEM, "out of memory");
     if (st == QP_OK) {
         /* Quantize in B's own layout (channel = output column), then lay rows out as [n][k]. */
         qp_q8_quantize_weights(p->inputs[1]->data, wn, trans_b ? s->k : 1, we->n, we, wq);
@@ -128,8 +128,7 @@ static qp_status prepare_common(const qp_q8_prep *p, int is_gemm, void **state, 
             for (int64_t i = 0; i < s->k; i++) rows[o * s->k + i] = trans_b ? wq[o * s->k + i] : wq[i * s->n + o];
         if (c) qp_q8_quantize_bias(c->data, qp_shape_numel(&c->shape), s->n, xa->scale, we, bias, NULL);
         for (int64_t o = 0; o < s->n && st == QP_OK; o++)
-            st = qp_q8_requant(p->node, (double)xa->scale * (double)we->scale[we->n == 1 ? 0 : o] / (double)ya->scale,
-                               &s->requant[o]);
+            st = qp_q8_requant(p->node, xa->scale, we->scale[we->n == 1 ? 0 : o], ya->scale, &s->scale[o]);
     }
     if (st == QP_OK) st = qp_u8s8_gemm_fold_bias(s->n, s->k, rows, s->k, bias, xa->zero_point, bias);
     if (st == QP_OK) {
@@ -174,7 +173,7 @@ static void gemm_range(void *user, int64_t begin, int64_t end) {
             .m = s->n, .n = s->rows, .k = s->k, .m_begin = m0, .m_end = m1, .packed_w = s->packed,
             .x = j->a, .x_k_stride = 1, .x_n_stride = s->k,
             .out = j->y, .out_m_stride = 1, .out_n_stride = s->n,
-            .requant = s->requant, .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi,
+            .scale = s->scale, .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi,
             .scratch = j->scratch + (size_t)c * s->thread_scratch,
         };
         s->cfg->gemm->run(&a);

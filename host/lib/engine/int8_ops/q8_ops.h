@@ -95,8 +95,11 @@ void qp_q8_quantize_bias(const float *b, int64_t n_b, int64_t n, float s_in, con
  * channel_of(i) = (i / inner) % n_ch. Values clamp to the encoding's symmetric range. */
 void qp_q8_quantize_weights(const float *w, int64_t numel, int64_t inner, int64_t n_ch, const qp_encoding *enc,
                             int8_t *q);
-/* Requant multiplier real -> Q31, with the error naming the node. */
-qp_status qp_q8_requant(const qp_node *node, double real, qp_q31 *out);
+/* The float requantization scale of a weighted op's output channel (requant.h, ONNX Runtime's
+ * (s_in * s_w) / s_out in float), with the error naming the node. */
+qp_status qp_q8_requant(const qp_node *node, float in_scale, float w_scale, float out_scale, float *scale);
+/* The same for a mean over count values (GlobalAveragePool, ReduceMean): s_in / (s_out * count). */
+qp_status qp_q8_mean_requant(const qp_node *node, float in_scale, float out_scale, int64_t count, float *scale);
 
 /* The float-function table of an elementwise op with one uint8 data input (data_index; the other
  * inputs are plan-time constants) in the uint8 domain: table[q] = Q_out(f(DQ_in(q))), f evaluated

@@ -13,8 +13,8 @@ typedef struct pool_state {
     int64_t planes, in_plane, out_plane;
     uint8_t lo, hi;
     int count_include_pad;
-    qp_q31 *count_requant;      /* average: KH*KW + 1 entries */
-    qp_q31 global_requant;
+    float *count_scale;         /* average: KH*KW + 1 entries */
+    float global_scale;
     int32_t zx, zo;
     uint8_t table[256];         /* MaxPool between different encodings: re-encode the maximum */
     int requant_after;
@@ -132,7 +132,7 @@ static int reduce_check(const qp_q8_prep *p, char *why, size_t cap) { return che
 static void pool_release(void *state) {
     pool_state *s = state;
     if (!s) return;
-    free(s->count_requant);
+    free(s->count_scale);
     free(s);
 }
 
@@ -161,11 +161,11 @@ static qp_status prepare_kind(const qp_q8_prep *p, int kind, void **state, size_
     } else if (kind == 1) {
         int64_t taps = s->win.kernel_h * s->win.kernel_w;
         s->count_include_pad = qp_node_attr_int(p->node, "count_include_pad", 0) != 0;
-        s->count_requant = malloc((size_t)(taps + 1) * sizeof *s->count_requant);
-        st = s->count_requant ? qp_u8_avgpool_requant_table(xa->scale, ya->scale, taps, s->count_requant)
+        s->count_scale = malloc((size_t)(taps + 1) * sizeof *s->count_scale);
+        st = s->count_scale ? qp_u8_avgpool_scale_table(xa->scale, ya->scale, taps, s->count_scale)
                               : qp_error(QP_ERR_NOMEM, "out of memory");
     } else {
-        st = qp_q8_requant(p->node, (double)xa->scale / ((double)ya->scale * (double)s->in_plane), &s->global_requant);
+        st = qp_q8_mean_requant(p->node, xa->scale, ya->scale, s->in_plane, &s->global_scale);
     }
     if (st != QP_OK) {
         pool_release(s);
@@ -211,13 +211,13 @@ static void pool_range(void *user, int64_t begin, int64_t end) {
         uint8_t *y = j->y + p0 * s->out_plane;
         if (s->kind >= 2) {
             qp_u8_global_avgpool_args a = {.channels = np, .plane = s->in_plane, .input = x, .output = y,
-                                           .requant = s->global_requant, .input_zero_point = s->zx,
+                                           .scale = s->global_scale, .input_zero_point = s->zx,
                                            .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi};
             s->cfg->global_avgpool(&a);
             continue;
         }
         qp_u8_pool_args a = {.win = s->win, .channels = np, .input = x, .output = y, .qmin = s->lo, .qmax = s->hi,
-                             .count_include_pad = s->count_include_pad, .count_requant = s->count_requant,
+                             .count_include_pad = s->count_include_pad, .count_scale = s->count_scale,
                              .input_zero_point = s->zx, .out_zero_point = s->zo, .row_begin = r0, .row_end = r1};
         if (s->kind == 0) {
             s->cfg->maxpool(&a);

@@ -26,10 +26,15 @@ const qp_q8_op *qp_q8_find(const qp_node *node) {
     return NULL;
 }
 
-qp_status qp_q8_requant(const qp_node *node, double real, qp_q31 *out) {
-    qp_status st = qp_q31_from_real(real, out);
-    if (st != QP_OK) return st; /* the kernel's message already says what is out of range */
-    (void)node;
+qp_status qp_q8_requant(const qp_node *node, float in_scale, float w_scale, float out_scale, float *scale) {
+    qp_status st = qp_requant_scale(in_scale, w_scale, out_scale, scale);
+    if (st != QP_OK) return qp_error_prefix(st, "node '%s': ", node->name ? node->name : node->op_type);
+    return QP_OK;
+}
+
+qp_status qp_q8_mean_requant(const qp_node *node, float in_scale, float out_scale, int64_t count, float *scale) {
+    qp_status st = qp_requant_mean_scale(in_scale, out_scale, count, scale);
+    if (st != QP_OK) return qp_error_prefix(st, "node '%s': ", node->name ? node->name : node->op_type);
     return QP_OK;
 }
 
