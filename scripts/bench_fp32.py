@@ -4,6 +4,11 @@
 Prints median latency at batch 1 and 8 with 1 and 2 threads, peak resident memory of each runtime
 (each measured in its own child process), the ratio qpipe/ORT, and the memory bound of the issue:
 model size + 2 x (two largest activations). Figures, not a test: nothing fails on time.
+
+Peak RSS: a child forked from this (numpy-laden) Python inherits its RSS into getrusage's
+ru_maxrss (Linux folds the forked copy's high-water mark in at exec), which made every qpipe run
+read ~65 MiB. So qpipe runs under GNU time (a small parent; %M is the child's own peak) when
+/usr/bin/time exists, and ORT's child reads VmHWM, which is per address space.
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 
@@ -38,8 +43,19 @@ def ort_child(model, npy, batches, threads, repeat, warmup):
                 times.append((time.perf_counter() - t0) * 1e3)
             times.sort()
             rows.append({"batch": b, "threads": t, "median_ms": times[len(times) // 2]})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"rows": rows, "peak_rss_bytes": peak}))
+    print(json.dumps({"rows": rows, "peak_rss_bytes": vm_hwm_bytes()}))
+
+
+def vm_hwm_bytes():
+    """This process's own peak RSS (VmHWM), not inflated by the parent it was forked from."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main():
@@ -62,7 +78,8 @@ def main():
     import numpy as np, onnx
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set and forces OpenBLAS's kernels for "
-              "qpipe's fp32 conv/gemm; unset it to let OpenBLAS pick the CPU's own (ONNX Runtime is not affected)")
+              "qpipe's fp32 Gemm/MatMul/ConvTranspose (Conv runs on qpipe's own kernels); unset it to let OpenBLAS "
+              "pick the CPU's own (ONNX Runtime is not affected)")
     print(f"{'model':20} {'batch':>5} {'thr':>3} {'qpipe_ms':>9} {'ort_ms':>8} {'ratio':>6}   "
           f"{'qpipe_rss_MiB':>13} {'ort_rss_MiB':>11} {'bound_MiB':>9}")
     summary = []
@@ -77,15 +94,26 @@ def main():
         q = []
         with tempfile.TemporaryDirectory() as tmp:
             for b in (1, 8):  # separately: some models hard-code batch 1 in a Reshape
-                qj = os.path.join(tmp, f"q{b}.json")
-                r = subprocess.run([a.qpipe, "bench", model, "--batch", str(b), "--threads", "1,2", "--repeat",
-                                    str(a.repeat), "--warmup", str(a.warmup), "--shape", f"{in_name}={shape}",
-                                    "--input", npy, "--json", qj], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
-                if r.returncode == 0:
-                    q += json.load(open(qj))
-                else:
-                    print(f"{f:20} {b:5}   qpipe cannot run this batch size: {r.stderr.strip().splitlines()[-1]}")
+                for t in (1, 2):  # separately: each thread count's own peak memory
+                    qj = os.path.join(tmp, f"q{b}_{t}.json")
+                    rss = os.path.join(tmp, f"q{b}_{t}.rss")
+                    cmd = [a.qpipe, "bench", model, "--batch", str(b), "--threads", str(t), "--repeat",
+                           str(a.repeat), "--warmup", str(a.warmup), "--shape", f"{in_name}={shape}",
+                           "--input", npy, "--json", qj]
+                    if os.access("/usr/bin/time", os.X_OK):
+                        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss] + cmd
+                    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    if r.returncode == 0:
+                        rows = json.load(open(qj))
+                        if os.path.exists(rss):
+                            kib = open(rss).read().split()
+                            if kib and kib[-1].isdigit():
+                                for row in rows:
+                                    row["peak_rss_bytes"] = int(kib[-1]) * 1024
+                        q += rows
+                    else:
+                        print(f"{f:20} {b:5} {t:3}   qpipe cannot run this: {r.stderr.strip().splitlines()[-1]}")
+                        break
         o = json.loads(subprocess.run([sys.executable, __file__, "--ort-child", model, npy, "1,8", "1,2", str(a.repeat),
                                        str(a.warmup)], check=True, capture_output=True, text=True).stdout)
         size = os.path.getsize(model)

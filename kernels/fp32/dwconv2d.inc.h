@@ -100,7 +100,7 @@ static void QP_F32_ISA_NAME(dw3x3_strided)(const qp_f32_dwconv2d_args *a) {
  * (qp_f32_dwconv2d_layout), so no loop tests bounds, and the output is computed "wide": one flat
  * loop over out_h rows of the padded width, whose last columns are garbage and dropped when
  * compacting. A 7x7 or 14x14 plane then runs as one long vector loop instead of many short rows. */
-void QP_F32_ISA_NAME(qp_f32_dwconv2d)(const qp_f32_dwconv2d_args *a) {
+static void QP_F32_ISA_NAME(dw_plane)(const qp_f32_dwconv2d_args *a) {
     const qp_f32_window *w = &a->win;
     if (w->stride[1] != 1 || w->stride[2] != 1) {
         if (w->kernel[1] == 3 && w->kernel[2] == 3 && w->dilation[1] == 1 && w->dilation[2] == 1)
@@ -149,4 +149,25 @@ void QP_F32_ISA_NAME(qp_f32_dwconv2d)(const qp_f32_dwconv2d_args *a) {
             }
     }
     for (int64_t oh = 0; oh < OH; oh++) memcpy(a->output + oh * OW, wide + oh * Wp, sizeof(float) * (size_t)OW);
+}
+
+void QP_F32_ISA_NAME(qp_f32_dwconv2d)(const qp_f32_dwconv2d_args *a) {
+#ifdef QP_F32_DW_ROWS
+    /* an ISA with load masks computes in place, several planes per setup (dwconv2d_rows__*.c) */
+    if (QP_F32_DW_ROWS(&a->win)) {
+        QP_F32_DW_ROWS_RUN(a);
+        return;
+    }
+#endif
+    const int64_t planes = a->planes > 1 ? a->planes : 1;
+    const int64_t in_plane = a->win.in[1] * a->win.in[2], out_plane = a->win.out[1] * a->win.out[2];
+    const int64_t taps = a->win.kernel[1] * a->win.kernel[2];
+    qp_f32_dwconv2d_args one = *a;
+    for (int64_t p = 0; p < planes; p++) {
+        one.input = a->input + p * in_plane;
+        one.kernel = a->kernel + p * taps;
+        one.output = a->output + p * out_plane;
+        one.bias = a->biases ? a->biases[p] : a->bias;
+        QP_F32_ISA_NAME(dw_plane)(&one);
+    }
 }

@@ -1,4 +1,4 @@
-/* f32__avx2.c — the fp32 depthwise and pooling kernels built for AVX2+FMA. */
+/* f32__avx2.c — the fp32 depthwise, pooling and GEMM-packing kernels built for AVX2+FMA. */
 #include <math.h>
 
 #include "kernels/fp32/f32_kernels.h"
@@ -8,3 +8,4 @@
 #define QP_F32_ISA_NAME(name) name##__avx2
 #include "kernels/fp32/dwconv2d.inc.h"
 #include "kernels/fp32/pool.inc.h"
+#include "kernels/fp32/gemm_pack.inc.h"

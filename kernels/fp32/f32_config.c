@@ -6,9 +6,12 @@
 #include "kernels/cpu_features.h"
 #include "kernels/fp32/f32_kernels.h"
 
-static const qp_f32_config config_ref = {"ref", qp_f32_dwconv2d__ref, qp_f32_pool__ref};
-static const qp_f32_config config_avx2 = {"avx2", qp_f32_dwconv2d__avx2, qp_f32_pool__avx2};
-static const qp_f32_config config_avx512 = {"avx512", qp_f32_dwconv2d__avx512, qp_f32_pool__avx512};
+static const qp_f32_config config_ref = {"ref", qp_f32_dwconv2d__ref, qp_f32_pool__ref,
+                                         {qp_f32_gemm_ukernel_4x16__ref, qp_f32_gemm_pack_window__ref, 4, 16, 1}};
+static const qp_f32_config config_avx2 = {"avx2", qp_f32_dwconv2d__avx2, qp_f32_pool__avx2,
+                                          {qp_f32_gemm_ukernel_6x16__avx2, qp_f32_gemm_pack_window__avx2, 6, 16, 8}};
+static const qp_f32_config config_avx512 = {"avx512", qp_f32_dwconv2d__avx512, qp_f32_pool__avx512,
+                                            {qp_f32_gemm_ukernel_8x48__avx512, qp_f32_gemm_pack_window__avx512, 8, 48, 16}};
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static const qp_f32_config *config_chosen = &config_ref;

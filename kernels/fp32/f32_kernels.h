@@ -94,11 +94,13 @@ void qp_f32_gemm_block(const qp_f32_gemm_args *args, int block, int n_blocks);
 
 typedef struct qp_f32_dwconv2d_args {
     qp_f32_window win;     /* D dims must be 1: in[0] = out[0] = kernel[0] = 1 */
-    const float *input;    /* in H x W */
-    const float *kernel;   /* kernel H x W */
-    float bias;
+    const float *input;    /* in H x W (per plane, planes consecutive) */
+    const float *kernel;   /* kernel H x W (per plane, planes consecutive) */
+    float bias;            /* used when biases is NULL */
     float *scratch;        /* qp_f32_dwconv2d_scratch_size() bytes, any contents */
-    float *output;         /* out H x W */
+    float *output;         /* out H x W (per plane, planes consecutive) */
+    int64_t planes;        /* planes in one call (0 means 1): setup shared by small planes */
+    const float *biases;   /* per-plane bias, or NULL */
 } qp_f32_dwconv2d_args;
 
 /* Bytes of scratch for one call: the zero-padded plane plus a wide output row block. */
@@ -108,6 +110,81 @@ size_t qp_f32_dwconv2d_scratch_size(const qp_f32_window *win);
 void qp_f32_dwconv2d_layout(const qp_f32_window *win, int64_t *padded_h, int64_t *padded_w);
 
 typedef void (*qp_f32_dwconv2d_fn)(const qp_f32_dwconv2d_args *args);
+
+/* --- qpipe's own packed GEMM (kernels/fp32/f32_gemm.c + one micro-kernel per ISA) ---
+ * C[m x n] = clamp(A[m x k] * B[k x n] + bias[m], lo, hi), all row-major. Conv uses it with
+ * A = weights (read in place: no packed copy of the weights exists), B = the image or its im2col
+ * columns, bias per output channel and an optional fused Relu/Clip.
+ * A plain B matrix is read in place (masked loads at the right edge); im2col panels are gathered
+ * (k x nr, zero-padded to whole vectors) into per-thread scratch. A is broadcast from mr rows.
+ * Every output element is fma(a[i][0], b[0][j], 0), then fma over p = 1..k-1 in order, then
+ * + bias, then the clamp: the same sequence in every variant and for any tiling or thread split,
+ * so all variants (ref included) give bit-identical results for any thread count. */
+
+/* One micro-kernel call: rows [0, mr) x columns [0, nr) of C, mr <= config mr, nr <= config nr. */
+typedef struct qp_f32_gemm_tile {
+    int64_t k;
+    const float *a;        /* row 0 of the tile; rows are lda apart */
+    int64_t lda;
+    int64_t mr;
+    const float *b;        /* k rows, ldb apart: a packed panel, or the B matrix itself */
+    int64_t ldb;           /* a multiple of vec for packed panels; lanes past nr are never read */
+    int64_t nr;
+    float *c;
+    int64_t ldc;
+    const float *bias;     /* mr values, or NULL */
+    float lo, hi;          /* output clamp (-INFINITY / INFINITY: none) */
+} qp_f32_gemm_tile;
+
+typedef void (*qp_f32_gemm_ukernel_fn)(const qp_f32_gemm_tile *tile);
+
+void qp_f32_gemm_ukernel_4x16__ref(const qp_f32_gemm_tile *tile);
+void qp_f32_gemm_ukernel_6x16__avx2(const qp_f32_gemm_tile *tile);
+void qp_f32_gemm_ukernel_8x48__avx512(const qp_f32_gemm_tile *tile);
+
+/* Columns [n0, n0 + nr) of im2col(image) straight from the image into a panel of k rows of
+ * `stride` floats (zero-padded past nr): row p is tap p % volume of channel p / volume, column j
+ * is output position n0 + j (D, H, W order); padded taps read 0. */
+typedef void (*qp_f32_gemm_pack_window_fn)(const qp_f32_window *win, const float *image, int64_t k, int64_t n0,
+                                           int64_t nr, int64_t stride, float *packed);
+void qp_f32_gemm_pack_window__ref(const qp_f32_window *win, const float *image, int64_t k, int64_t n0, int64_t nr,
+                                  int64_t stride, float *packed);
+void qp_f32_gemm_pack_window__avx2(const qp_f32_window *win, const float *image, int64_t k, int64_t n0, int64_t nr,
+                                   int64_t stride, float *packed);
+void qp_f32_gemm_pack_window__avx512(const qp_f32_window *win, const float *image, int64_t k, int64_t n0,
+                                     int64_t nr, int64_t stride, float *packed);
+
+typedef struct qp_f32_gemm_kernel {
+    qp_f32_gemm_ukernel_fn ukernel;
+    qp_f32_gemm_pack_window_fn pack_window;
+    int mr;  /* rows per tile */
+    int nr;  /* columns per panel */
+    int vec; /* panel rows are padded to a multiple of this many floats */
+} qp_f32_gemm_kernel;
+
+/* Where B's columns come from: a plain row-major matrix (b, ldb), or, with win set, the image
+ * `b` (channels x in-volume) read through the conv window as im2col would lay it out, without
+ * materializing the column matrix. */
+typedef struct qp_f32_gemm_nn_args {
+    int64_t m, n, k;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    const qp_f32_window *win; /* NULL: B is a matrix; else B = im2col(b) (k = channels x kernel volume) */
+    float *c;
+    int64_t ldc;
+    const float *bias;        /* m values, or NULL */
+    float lo, hi;             /* output clamp (-INFINITY / INFINITY: none) */
+} qp_f32_gemm_nn_args;
+
+/* Bytes of packing scratch one slot needs for a product with inner dimension k. */
+size_t qp_f32_gemm_nn_scratch_size(const qp_f32_gemm_kernel *kernel, int64_t k);
+/* Computes slot `slot` of n_slots (disjoint parts of C; together all of it) using `scratch`
+ * (qp_f32_gemm_nn_scratch_size bytes, 64-byte aligned, private to the slot while it runs; only
+ * im2col panels use it, so it may be NULL when win is NULL). */
+void qp_f32_gemm_nn_slot(const qp_f32_gemm_kernel *kernel, const qp_f32_gemm_nn_args *args, int slot, int n_slots,
+                         void *scratch);
 
 /* --- pooling, one channel plane (kernels/fp32/pool.inc.h) --- */
 
@@ -136,6 +213,11 @@ typedef void (*qp_f32_pool_fn)(const qp_f32_pool_args *args);
 void qp_f32_dwconv2d__ref(const qp_f32_dwconv2d_args *args);
 void qp_f32_dwconv2d__avx2(const qp_f32_dwconv2d_args *args);
 void qp_f32_dwconv2d__avx512(const qp_f32_dwconv2d_args *args);
+/* AVX-512 only: direct kernels with masked loads (small same-width stride-1 planes, several per
+ * call; stride-2 rows), which qp_f32_dwconv2d__avx512 calls where
+ * qp_f32_dwconv2d_rows_supported__avx512 says they are faster. */
+int qp_f32_dwconv2d_rows_supported__avx512(const qp_f32_window *win);
+void qp_f32_dwconv2d_rows__avx512(const qp_f32_dwconv2d_args *args);
 void qp_f32_pool__ref(const qp_f32_pool_args *args);
 void qp_f32_pool__avx2(const qp_f32_pool_args *args);
 void qp_f32_pool__avx512(const qp_f32_pool_args *args);
@@ -144,6 +226,7 @@ typedef struct qp_f32_config {
     const char *isa;   /* "ref", "avx2", "avx512" */
     qp_f32_dwconv2d_fn dwconv2d;
     qp_f32_pool_fn pool;
+    qp_f32_gemm_kernel gemm;
 } qp_f32_config;
 
 /* The variants this CPU runs best; read once (pthread_once). QPIPE_ISA=ref|avx2|avx512 caps it

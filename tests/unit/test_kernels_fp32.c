@@ -1,5 +1,6 @@
-/* test_kernels_fp32.c — unit tests of the fp32 kernels: window arithmetic, im2col/col2im, every ISA variant of depthwise conv and pooling against the reference, sgemm blocks. */
+/* test_kernels_fp32.c — unit tests of the fp32 kernels: window arithmetic, im2col/col2im, every ISA variant of the packed GEMM, depthwise conv and pooling against the reference, sgemm blocks. */
 #define _GNU_SOURCE
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -128,11 +129,18 @@ static void test_dwconv2d_variants(void **state) {
     assert_true(n_configs >= 1);
     assert_string_equal(configs[0].isa, "ref");
     print_message("dwconv2d variants tested: %d (chosen: %s)\n", n_configs, qp_f32_get_config()->isa);
-    /* h, w, kh, kw, stride, dilation, pad_top, pad_left, pad_bottom, pad_right */
+    /* h, w, kh, kw, stride, dilation, pad_top, pad_left, pad_bottom, pad_right: large and small
+     * (one-call-many-planes) stride-1 planes, narrow stride-2 outputs, odd sizes, 1x1 planes */
     const int64_t cases[][10] = {{112, 112, 3, 3, 1, 1, 1, 1, 1, 1}, {57, 33, 3, 3, 2, 1, 1, 1, 1, 1},
                                  {7, 7, 3, 3, 2, 1, 0, 1, 1, 0},      {2, 3, 3, 3, 1, 1, 1, 1, 1, 1},
                                  {31, 40, 5, 5, 2, 1, 2, 2, 2, 2},    {20, 20, 3, 3, 1, 2, 2, 2, 2, 2},
-                                 {9, 50, 1, 7, 1, 1, 0, 3, 0, 3},     {16, 17, 3, 3, 3, 1, 1, 1, 1, 1}};
+                                 {9, 50, 1, 7, 1, 1, 0, 3, 0, 3},     {16, 17, 3, 3, 3, 1, 1, 1, 1, 1},
+                                 {7, 7, 3, 3, 1, 1, 1, 1, 1, 1},      {14, 14, 3, 3, 1, 1, 1, 1, 1, 1},
+                                 {14, 14, 5, 5, 1, 1, 2, 2, 2, 2},    {1, 1, 3, 3, 1, 1, 1, 1, 1, 1},
+                                 {14, 14, 3, 3, 2, 1, 1, 1, 1, 1},    {28, 28, 3, 3, 2, 1, 0, 0, 1, 1},
+                                 {16, 16, 3, 3, 1, 2, 2, 2, 2, 2},    {9, 13, 3, 3, 2, 1, 1, 1, 1, 1},
+                                 {13, 5, 3, 3, 1, 1, 1, 1, 1, 1},     {63, 63, 3, 3, 2, 1, 1, 1, 1, 1}};
+    enum { PLANES = 3 };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const int64_t *c = cases[t];
         qp_f32_window w = {{1, c[0], c[1]}, {1, 0, 0}, {1, c[2], c[3]}, {1, c[4], c[4]},
@@ -141,32 +149,55 @@ static void test_dwconv2d_variants(void **state) {
             assert_int_equal(qp_f32_window_dim(w.in[i], w.kernel[i], w.stride[i], w.dilation[i], QP_F32_AUTO_PAD_NOTSET,
                                                0, &w.pad_begin[i], &w.pad_end[i], &w.out[i]),
                              0);
-        const int64_t on = w.out[1] * w.out[2];
-        float *x = random_floats(c[0] * c[1], (uint32_t)t + 100), *k = random_floats(c[2] * c[3], (uint32_t)t + 200);
+        const int64_t in_n = c[0] * c[1], on = w.out[1] * w.out[2], taps = c[2] * c[3];
+        float *x = random_floats(PLANES * in_n, (uint32_t)t + 100), *k = random_floats(PLANES * taps, (uint32_t)t + 200);
+        const float biases[PLANES] = {0.25f, -0.5f, 0.125f};
         float *scratch = malloc(qp_f32_dwconv2d_scratch_size(&w));
         memset(scratch, 0x7f, qp_f32_dwconv2d_scratch_size(&w)); /* garbage: the kernel must not rely on it */
-        float *ref = malloc(sizeof(float) * (size_t)on), *got = malloc(sizeof(float) * (size_t)on);
-        /* naive definition first, so the reference variant is itself checked */
-        double *naive = malloc(sizeof(double) * (size_t)on);
-        for (int64_t oh = 0; oh < w.out[1]; oh++)
-            for (int64_t ow = 0; ow < w.out[2]; ow++) {
-                double acc = 0.25;
-                for (int64_t a = 0; a < c[2]; a++)
-                    for (int64_t b = 0; b < c[3]; b++) {
-                        int64_t ih = oh * c[4] - c[6] + a * c[5], iw = ow * c[4] - c[7] + b * c[5];
-                        if (ih >= 0 && ih < c[0] && iw >= 0 && iw < c[1]) acc += (double)x[ih * c[1] + iw] * k[a * c[3] + b];
-                    }
-                naive[oh * w.out[2] + ow] = acc;
-            }
-        qp_f32_dwconv2d_args args = {.win = w, .input = x, .kernel = k, .bias = 0.25f, .scratch = scratch, .output = ref};
-        configs[0].dwconv2d(&args);
-        assert_close(ref, naive, on);
-        for (int v = 1; v < n_configs; v++) {
-            args.output = got;
-            configs[v].dwconv2d(&args);
-            compare(got, ref, on, 0);
+        float *ref = malloc(sizeof(float) * (size_t)(PLANES * on)), *got = malloc(sizeof(float) * (size_t)(PLANES * on));
+        /* naive definition first, so the reference variant is itself checked; mag = sum |x||k| + |bias| */
+        double *naive = malloc(sizeof(double) * (size_t)(PLANES * on)), *mag = malloc(sizeof(double) * (size_t)(PLANES * on));
+        for (int64_t p = 0; p < PLANES; p++)
+            for (int64_t oh = 0; oh < w.out[1]; oh++)
+                for (int64_t ow = 0; ow < w.out[2]; ow++) {
+                    double acc = biases[p], m = fabs(biases[p]);
+                    for (int64_t a = 0; a < c[2]; a++)
+                        for (int64_t b = 0; b < c[3]; b++) {
+                            int64_t ih = oh * c[4] - c[6] + a * c[5], iw = ow * c[4] - c[7] + b * c[5];
+                            if (ih >= 0 && ih < c[0] && iw >= 0 && iw < c[1]) {
+                                double prod = (double)x[p * in_n + ih * c[1] + iw] * k[p * taps + a * c[3] + b];
+                                acc += prod;
+                                m += fabs(prod);
+                            }
+                        }
+                    naive[p * on + oh * w.out[2] + ow] = acc;
+                    mag[p * on + oh * w.out[2] + ow] = m;
+                }
+        /* reference: one plane per call */
+        for (int64_t p = 0; p < PLANES; p++) {
+            qp_f32_dwconv2d_args args = {.win = w, .input = x + p * in_n, .kernel = k + p * taps, .bias = biases[p],
+                                         .scratch = scratch, .output = ref + p * on};
+            configs[0].dwconv2d(&args);
         }
-        free(x), free(k), free(scratch), free(ref), free(got), free(naive);
+        assert_close(ref, naive, PLANES * on);
+        for (int v = 0; v < n_configs; v++) {
+            /* every variant, all planes in one call with per-plane biases */
+            for (int64_t i = 0; i < PLANES * on; i++) got[i] = NAN;
+            qp_f32_dwconv2d_args args = {.win = w, .input = x, .kernel = k, .scratch = scratch, .output = got,
+                                         .planes = PLANES, .biases = biases};
+            configs[v].dwconv2d(&args);
+            /* taps + 1 roundings in any order, each within FLT_EPSILON / 2 of sum |x||k| + |bias|,
+             * in the variant and in the reference */
+            for (int64_t i = 0; i < PLANES * on; i++) {
+                double tol = 2.0 * (double)(taps + 1) * (FLT_EPSILON / 2) * mag[i] + 1e-30;
+                if (!(fabs((double)got[i] - ref[i]) <= tol)) {
+                    print_error("%s case %zu element %lld: %.9g vs reference %.9g\n", configs[v].isa, t, (long long)i,
+                                (double)got[i], (double)ref[i]);
+                    fail();
+                }
+            }
+        }
+        free(x), free(k), free(scratch), free(ref), free(got), free(naive), free(mag);
     }
 }
 
@@ -220,6 +251,112 @@ static void test_pool_variants(void **state) {
     }
 }
 
+/* ---- qpipe's packed GEMM: every variant against exact sums ---- */
+
+/* |computed - exact| for one output of k fused multiply-adds, a bias add and a clamp: each of the
+ * k + 1 roundings errs by at most u = FLT_EPSILON / 2 of the running sum, which is bounded by
+ * sum |a||b| + |bias|, so (k + 1) * u * (sum |a||b| + |bias|) bounds the error (the clamp is exact). */
+static double gemm_bound(int64_t k, double abs_sum) {
+    return (double)(k + 1) * (FLT_EPSILON / 2) * abs_sum + 1e-30;
+}
+
+/* C = clamp(A B + bias) in double, with sum |a||b| + |bias| for the bound. B is given as a
+ * row-major k x n matrix. */
+static void gemm_exact(int64_t m, int64_t n, int64_t k, const float *a, const float *b, const float *bias, float lo,
+                       float hi, double *want, double *abs_sum) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = bias ? bias[i] : 0.0, mag = bias ? fabs(bias[i]) : 0.0;
+            for (int64_t p = 0; p < k; p++) {
+                acc += (double)a[i * k + p] * b[p * n + j];
+                mag += fabs((double)a[i * k + p] * b[p * n + j]);
+            }
+            want[i * n + j] = acc < lo ? lo : acc > hi ? hi : acc;
+            abs_sum[i * n + j] = mag;
+        }
+}
+
+static void run_gemm(const qp_f32_gemm_kernel *kern, const qp_f32_gemm_nn_args *g, int n_slots) {
+    void *scratch = aligned_alloc(64, qp_f32_gemm_nn_scratch_size(kern, g->k) * (size_t)n_slots);
+    assert_non_null(scratch);
+    /* slots in reverse: they must be independent */
+    for (int s = n_slots - 1; s >= 0; s--)
+        qp_f32_gemm_nn_slot(kern, g, s, n_slots, (char *)scratch + (size_t)s * qp_f32_gemm_nn_scratch_size(kern, g->k));
+    free(scratch);
+}
+
+static void test_gemm_nn_variants(void **state) {
+    (void)state;
+    qp_f32_config configs[4];
+    int n_configs = qp_f32_runnable_configs(configs, 4);
+    print_message("gemm variants tested: %d (chosen: %s)\n", n_configs, qp_f32_get_config()->isa);
+    /* m, n, k: tails in every dim (mr = 4/6/8, nr = 16/48, vectors of 8/16), one row, one column,
+     * k = 1, and a large-channel 7x7 layer */
+    const int64_t shapes[][3] = {{1, 1, 1},   {1, 17, 1},  {7, 49, 27},  {9, 50, 33}, {17, 97, 5},
+                                 {33, 48, 64}, {8, 16, 1}, {3, 1000, 17}, {13, 33, 0}, {320, 49, 960}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int64_t m = shapes[t][0], n = shapes[t][1], k = shapes[t][2];
+        float *a = random_floats(m * k, (uint32_t)t + 1), *b = random_floats(k * n, (uint32_t)t + 70);
+        float *bias = random_floats(m, (uint32_t)t + 140);
+        const int clamp = t % 2 == 1; /* Relu6-like clamp on every other shape */
+        const float lo = clamp ? 0.0f : -INFINITY, hi = clamp ? 0.5f : INFINITY;
+        double *want = malloc(sizeof(double) * (size_t)(m * n)), *mag = malloc(sizeof(double) * (size_t)(m * n));
+        gemm_exact(m, n, k, a, b, t % 3 == 2 ? NULL : bias, lo, hi, want, mag);
+        float *ref = malloc(sizeof(float) * (size_t)(m * n)), *got = malloc(sizeof(float) * (size_t)(m * n));
+        for (int v = 0; v < n_configs; v++) {
+            for (int n_slots = 1; n_slots <= 3; n_slots++) {
+                float *out = v == 0 && n_slots == 1 ? ref : got;
+                for (int64_t i = 0; i < m * n; i++) out[i] = NAN; /* every element must be written */
+                qp_f32_gemm_nn_args g = {.m = m, .n = n, .k = k, .a = a, .lda = k, .b = b, .ldb = n, .c = out,
+                                         .ldc = n, .bias = t % 3 == 2 ? NULL : bias, .lo = lo, .hi = hi};
+                run_gemm(&configs[v].gemm, &g, n_slots);
+                for (int64_t i = 0; i < m * n; i++)
+                    if (!(fabs(out[i] - want[i]) <= gemm_bound(k, mag[i]))) {
+                        print_error("%s m=%lld n=%lld k=%lld slots=%d element %lld: %.9g vs exact %.9g\n",
+                                    configs[v].isa, (long long)m, (long long)n, (long long)k, n_slots, (long long)i,
+                                    (double)out[i], want[i]);
+                        fail();
+                    }
+                /* the same fma sequence in every variant and split: bit-identical to the reference */
+                if (out != ref) assert_memory_equal(out, ref, sizeof(float) * (size_t)(m * n));
+            }
+        }
+        free(a), free(b), free(bias), free(want), free(mag), free(ref), free(got);
+    }
+}
+
+/* B read through a conv window (implicit im2col) equals B materialized by qp_f32_im2col. */
+static void test_gemm_nn_window(void **state) {
+    (void)state;
+    qp_f32_config configs[4];
+    int n_configs = qp_f32_runnable_configs(configs, 4);
+    /* ih, iw, kh, kw, stride, dilation, pad, channels, out channels */
+    const int64_t cases[][9] = {{7, 9, 3, 3, 1, 1, 1, 3, 5},  {8, 5, 3, 2, 2, 1, 2, 2, 9},   {9, 9, 2, 3, 3, 2, 1, 4, 8},
+                                {5, 4, 1, 1, 1, 1, 0, 1, 1},  {224, 7, 3, 3, 2, 1, 1, 3, 17}, {3, 3, 3, 3, 1, 1, 2, 2, 3},
+                                {13, 1, 3, 1, 1, 1, 1, 16, 7}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int64_t *c = cases[t];
+        qp_f32_window w = make_window(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+        const int64_t channels = c[7], m = c[8];
+        const int64_t k = channels * qp_f32_im2col_rows_per_channel(&w), n = qp_f32_im2col_cols(&w);
+        float *x = random_floats(channels * c[0] * c[1], (uint32_t)t + 400), *a = random_floats(m * k, (uint32_t)t + 500);
+        float *col = malloc(sizeof(float) * (size_t)(k * n));
+        qp_f32_im2col(&w, 0, channels, x, col);
+        float *want = malloc(sizeof(float) * (size_t)(m * n)), *got = malloc(sizeof(float) * (size_t)(m * n));
+        for (int v = 0; v < n_configs; v++) {
+            qp_f32_gemm_nn_args g = {.m = m, .n = n, .k = k, .a = a, .lda = k, .b = col, .ldb = n, .c = want, .ldc = n,
+                                     .lo = -INFINITY, .hi = INFINITY};
+            run_gemm(&configs[v].gemm, &g, 1);
+            g.b = x;
+            g.win = &w;
+            g.c = got;
+            run_gemm(&configs[v].gemm, &g, 2);
+            assert_memory_equal(got, want, sizeof(float) * (size_t)(m * n));
+        }
+        free(x), free(a), free(col), free(want), free(got);
+    }
+}
+
 /* ---- sgemm blocks ---- */
 
 static void test_gemm_blocks(void **state) {
@@ -249,7 +386,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_dim),        cmocka_unit_test(test_im2col),
         cmocka_unit_test(test_dwconv2d_variants), cmocka_unit_test(test_pool_variants),
-        cmocka_unit_test(test_gemm_blocks),
+        cmocka_unit_test(test_gemm_blocks),       cmocka_unit_test(test_gemm_nn_variants),
+        cmocka_unit_test(test_gemm_nn_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,8 +75,8 @@ static void ref_conv(const conv_case *c, const float *x, const float *w, const f
         }
 }
 
-/* Runs Conv on random data for case c (explicit pads) and compares with ref_conv, at 1 and 2
- * threads; the two thread counts must agree bit for bit. */
+/* Runs Conv on random data for case c (explicit pads) and compares with ref_conv, at 1, 2 and 3
+ * threads; the thread counts must agree bit for bit. */
 static void check_conv(const conv_case *c, uint32_t seed) {
     int ns = c->n_spatial;
     int64_t xdims[5] = {c->batch, c->c_in}, wdims[5] = {c->c_out, c->c_in / c->group}, bdims[1] = {c->c_out};
@@ -94,7 +94,7 @@ static void check_conv(const conv_case *c, uint32_t seed) {
     double *want = malloc(sizeof(double) * (size_t)yn);
     ref_conv(c, x, w, b, want);
     float *first = NULL;
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= 3; threads++) {
         op_fixture f;
         fx_init(&f, "Conv", c->with_bias ? 3 : 2, 1);
         fx_input(&f, 0, ns + 2, xdims, x);
@@ -191,6 +191,25 @@ static void test_conv_depthwise(void **state) {
     check_conv(&h, 36);
     conv_case i = case_2d(1, 4, 4, 4, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1); /* 3x3 dilated: generic */
     check_conv(&i, 37);
+}
+
+/* Shapes of the packed GEMM and depthwise kernels' edges: tiles of rows and column panels cut
+ * mid-way, one output channel, large K, several images whose depthwise planes are split across
+ * thread slots, small planes (one call for many planes) and narrow stride-2 outputs. */
+static void test_conv_kernel_edges(void **state) {
+    (void)state;
+    conv_case a = case_2d(3, 17, 9, 1, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1); /* 7x7 pointwise, batch 3 */
+    check_conv(&a, 60);
+    conv_case b = case_2d(1, 40, 1, 1, 11, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1); /* one channel out, K = 360 */
+    check_conv(&b, 61);
+    conv_case c = case_2d(2, 24, 24, 24, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1); /* small planes, two images */
+    check_conv(&c, 62);
+    conv_case d = case_2d(2, 10, 10, 10, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1); /* 14x14 -> 7x7 */
+    check_conv(&d, 63);
+    conv_case e = case_2d(1, 6, 6, 6, 14, 14, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0); /* 5x5 small plane */
+    check_conv(&e, 64);
+    conv_case f = case_2d(1, 3, 5, 1, 60, 61, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 1); /* stem, panels across rows */
+    check_conv(&f, 65);
 }
 
 static void test_conv_1d_3d(void **state) {
@@ -463,7 +482,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_im2col_2d),     cmocka_unit_test(test_conv_groups),
         cmocka_unit_test(test_conv_pointwise),     cmocka_unit_test(test_conv_depthwise),
-        cmocka_unit_test(test_conv_1d_3d),         cmocka_unit_test(test_conv_auto_pad),
+        cmocka_unit_test(test_conv_kernel_edges), cmocka_unit_test(test_conv_1d_3d),         cmocka_unit_test(test_conv_auto_pad),
         cmocka_unit_test(test_conv_errors),        cmocka_unit_test(test_convtranspose),
         cmocka_unit_test(test_convtranspose_output_shape), cmocka_unit_test(test_convtranspose_errors),
     };

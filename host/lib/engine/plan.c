@@ -363,6 +363,39 @@ static qp_status layout_arena(qp_plan *plan, arena_item *items, int n_items) {
     return QP_OK;
 }
 
+/* Unary elementwise ops whose fp32 kernels read element i before writing element i and nothing
+ * else (ops/activation.c), so they may run with the output in the input's buffer. */
+static int runs_in_place(const qp_plan *plan, const qp_plan_step *s) {
+    static const char *const ops[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
+                                      "HardSwish", "Elu", "Selu", "Softplus", "Softsign"};
+    if (s->kind != QP_STEP_OP || s->node_id < 0 || s->n_in < 1 || s->n_out != 1) return 0;
+    const qp_node *n = &plan->graph->nodes[s->node_id];
+    if (n->domain[0] != '\0') return 0;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(n->op_type, ops[i]) == 0) return 1;
+    return 0;
+}
+
+/* fp32 plans: the output of an in-place op takes its input's buffer when that input dies there
+ * (alias[out] = the value owning the buffer, its lifetime extended), so Conv -> Relu/Clip
+ * chains hold one activation instead of two, and the activation runs on cache-hot data. Only
+ * the fp32 mode: the quantized lowerings add conversions that read these tensors. */
+static void alias_in_place(const qp_plan *plan, int *first, int *last, int *alias) {
+    if (plan->options.mode != QP_MODE_FP32) return;
+    for (int si = 0; si < plan->n_steps; si++) {
+        const qp_plan_step *s = &plan->steps[si];
+        if (!runs_in_place(plan, s)) continue;
+        const int vi = s->in[0], vo = s->out[0];
+        if (vi < 0 || vo < 0 || vi == vo || first[vi] < 0 || last[vi] != si || first[vo] != si) continue;
+        if (plan->is_const[vi] || plan->is_input[vi] || plan->is_const[vo] || plan->is_input[vo]) continue;
+        const qp_value *in = &plan->values[vi], *out = &plan->values[vo];
+        if (in->dtype != out->dtype || in->nbytes != out->nbytes) continue;
+        const int root = alias[vi] >= 0 ? alias[vi] : vi;
+        alias[vo] = root;
+        if (last[vo] > last[root]) last[root] = last[vo];
+    }
+}
+
 /* Lifetimes over executed steps: a value lives from the first step touching it to its last
  * reader; graph outputs live to the end. Graph inputs, constants and dummies have their own
  * buffers. */
@@ -371,14 +404,16 @@ static qp_status plan_memory(qp_plan *plan) {
     int nv = plan->n_values;
     int *first = malloc((size_t)(nv ? nv : 1) * sizeof *first);
     int *last = malloc((size_t)(nv ? nv : 1) * sizeof *last);
+    int *alias = malloc((size_t)(nv ? nv : 1) * sizeof *alias);
     arena_item *items = malloc((size_t)(nv ? nv : 1) * sizeof *items);
-    if (!first || !last || !items) {
+    if (!first || !last || !alias || !items) {
         free(first);
         free(last);
+        free(alias);
         free(items);
         return qp_error(QP_ERR_NOMEM, "out of memory while planning");
     }
-    for (int v = 0; v < nv; v++) first[v] = last[v] = -1;
+    for (int v = 0; v < nv; v++) first[v] = last[v] = alias[v] = -1;
     for (int si = 0; si < plan->n_steps; si++) {
         const qp_plan_step *s = &plan->steps[si];
         for (int k = 0; k < s->n_out; k++) {
@@ -396,16 +431,21 @@ static qp_status plan_memory(qp_plan *plan) {
     }
     for (int k = 0; k < g->n_outputs; k++)
         if (first[g->outputs[k]] >= 0) last[g->outputs[k]] = plan->n_steps;
+    alias_in_place(plan, first, last, alias);
     int n_items = 0;
     for (int v = 0; v < nv; v++) {
-        if (first[v] < 0 || plan->is_const[v] || plan->is_input[v]) continue;
+        if (first[v] < 0 || plan->is_const[v] || plan->is_input[v] || alias[v] >= 0) continue;
         items[n_items++] = (arena_item){.value = v, .first = first[v], .last = last[v],
                                         .size = plan->values[v].nbytes};
     }
     qp_status st = layout_arena(plan, items, n_items);
+    if (st == QP_OK)
+        for (int v = 0; v < nv; v++)
+            if (alias[v] >= 0) plan->values[v].data = plan->values[alias[v]].data;
     free(items);
     free(first);
     free(last);
+    free(alias);
     if (st != QP_OK) return st;
     if (plan->scratch_bytes) {
         plan->scratch = qp_plan_alloc(plan->scratch_bytes);

@@ -1,4 +1,5 @@
-/* conv.c — ONNX Conv and ConvTranspose in fp32: sgemm on the input (1x1), depthwise kernel, or im2col + sgemm. */
+/* conv.c — ONNX Conv and ConvTranspose in fp32: qpipe's packed GEMM (1x1 and implicit im2col), the depthwise kernel; ConvTranspose through sgemm + col2im. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,9 @@ static void parallel_gemm(const qp_f32_gemm_args *args, int n_threads) {
 }
 
 typedef enum conv_path {
-    CONV_PATH_POINTWISE, /* 1x1, stride 1, no pads: sgemm straight on the input */
+    CONV_PATH_POINTWISE, /* 1x1, stride 1, no pads: the GEMM reads the input as its B matrix */
     CONV_PATH_DEPTHWISE, /* one input channel per group, 1-D/2-D: the depthwise kernel */
-    CONV_PATH_IM2COL,    /* everything else: im2col + sgemm per (image, group) */
+    CONV_PATH_IM2COL,    /* everything else: the GEMM packs im2col panels straight from the image */
 } conv_path;
 
 /* Everything Conv/ConvTranspose derive from attributes and shapes; recomputed identically by
@@ -215,18 +216,43 @@ static size_t dw_scratch_per_slot(const conv_geom *g) {
     return (qp_f32_dwconv2d_scratch_size(&g->win) + 63) / 64 * 64;
 }
 
+/* The GEMM's packing scratch: one panel per slot, one slot per thread (a slot runs on one thread
+ * at a time, so its panel is private). */
+static int64_t gemm_slots(int n_threads) {
+    return n_threads > 1 ? n_threads : 1;
+}
+
+/* Pointwise convs read their input in place: no panel to pack. */
+static size_t gemm_scratch_per_slot(const conv_geom *g) {
+    if (g->path == CONV_PATH_POINTWISE) return 0;
+    return qp_f32_gemm_nn_scratch_size(&qp_f32_get_config()->gemm, g->cin_g * g->kernel_volume);
+}
+
 static qp_status conv_prepare(qp_op_context *ctx, void **state, size_t *scratch_bytes) {
     conv_geom g = {0};
     qp_status st = conv_geometry(ctx, &g);
     if (st != QP_OK) return st;
     *state = NULL;
-    if (g.path == CONV_PATH_IM2COL)
-        *scratch_bytes = (size_t)(g.cin_g * g.kernel_volume * g.out_volume) * sizeof(float);
-    else if (g.path == CONV_PATH_DEPTHWISE)
+    if (g.path == CONV_PATH_DEPTHWISE)
         *scratch_bytes = dw_scratch_per_slot(&g) * (size_t)dw_slots(ctx->n_threads, g.batch * g.c_out);
     else
-        *scratch_bytes = 0;
+        *scratch_bytes = gemm_scratch_per_slot(&g) * (size_t)gemm_slots(ctx->n_threads);
     return QP_OK;
+}
+
+typedef struct conv_gemm_job {
+    const qp_f32_gemm_kernel *kernel;
+    qp_f32_gemm_nn_args args;
+    char *scratch;
+    size_t scratch_per_slot;
+    int slots;
+} conv_gemm_job;
+
+static void conv_gemm_range(void *user, int64_t begin, int64_t end) {
+    const conv_gemm_job *job = user;
+    for (int64_t slot = begin; slot < end; slot++)
+        qp_f32_gemm_nn_slot(job->kernel, &job->args, (int)slot, job->slots,
+                            job->scratch_per_slot ? job->scratch + (size_t)slot * job->scratch_per_slot : NULL);
 }
 
 /* Output rows start as the bias (or zero) so sgemm can accumulate with beta = 1. */
@@ -236,17 +262,6 @@ static void fill_bias(float *out, const float *bias, int64_t channels, int64_t v
         float *row = out + c * volume;
         for (int64_t i = 0; i < volume; i++) row[i] = v;
     }
-}
-
-typedef struct im2col_job {
-    const qp_f32_window *win;
-    const float *input;
-    float *col;
-} im2col_job;
-
-static void im2col_range(void *user, int64_t begin, int64_t end) {
-    const im2col_job *job = user;
-    qp_f32_im2col(job->win, begin, end, job->input, job->col);
 }
 
 typedef struct dw_job {
@@ -264,14 +279,20 @@ static void dw_slot_range(void *user, int64_t begin, int64_t end) {
     for (int64_t slot = begin; slot < end; slot++) {
         qp_f32_dwconv2d_args a = {.win = g->win, .scratch = (float *)(job->scratch + slot * dw_scratch_per_slot(g))};
         int64_t p0 = job->planes * slot / job->slots, p1 = job->planes * (slot + 1) / job->slots;
-        for (int64_t plane = p0; plane < p1; plane++) {
+        for (int64_t plane = p0; plane < p1;) {
             int64_t n = plane / g->c_out, m = plane % g->c_out;
             int64_t c = m / g->cout_g; /* the one input channel of output channel m's group */
+            /* one output per input channel: the planes of one image up to the slot's end are
+             * consecutive in input, weights, bias and output, so one call covers them */
+            int64_t run = g->cout_g == 1 ? (p1 - plane < g->c_out - m ? p1 - plane : g->c_out - m) : 1;
             a.input = job->x + (n * g->c_in + c) * g->in_volume;
             a.kernel = job->w + m * g->kernel_volume;
-            a.bias = job->b ? job->b[m] : 0.0f;
+            a.bias = 0.0f;
+            a.biases = job->b ? job->b + m : NULL;
+            a.planes = run;
             a.output = job->y + plane * g->out_volume;
             job->fn(&a);
+            plane += run;
         }
     }
 }
@@ -298,26 +319,21 @@ static qp_status conv_run(qp_op_context *ctx) {
     }
 
     const int64_t k_rows = g.cin_g * g.kernel_volume;
-    if (g.path == CONV_PATH_IM2COL &&
-        ctx->scratch_bytes < (size_t)(k_rows * g.out_volume) * sizeof(float))
-        return qp_error(QP_ERR_INTERNAL, NODE_FMT "scratch too small", NODE_ARGS(ctx->node));
+    conv_gemm_job job = {.kernel = &qp_f32_get_config()->gemm, .scratch = ctx->scratch,
+                         .scratch_per_slot = gemm_scratch_per_slot(&g), .slots = (int)gemm_slots(ctx->n_threads)};
+    /* fewer slots than threads when the plan sized scratch for fewer threads */
+    if (job.scratch_per_slot && ctx->scratch_bytes < job.scratch_per_slot * (size_t)job.slots)
+        job.slots = (int)(ctx->scratch_bytes / job.scratch_per_slot);
+    if (job.slots < 1) return qp_error(QP_ERR_INTERNAL, NODE_FMT "scratch too small", NODE_ARGS(ctx->node));
     for (int64_t n = 0; n < g.batch; n++) {
-        float *y_n = y + n * g.c_out * g.out_volume;
-        if (b) fill_bias(y_n, b, g.c_out, g.out_volume);
         for (int64_t grp = 0; grp < g.group; grp++) {
-            const float *x_g = x + (n * g.c_in + grp * g.cin_g) * g.in_volume;
-            const float *w_g = w + grp * g.cout_g * k_rows;
-            float *y_g = y_n + grp * g.cout_g * g.out_volume;
-            const float *rhs = x_g;
-            if (g.path == CONV_PATH_IM2COL) {
-                im2col_job job = {&g.win, x_g, ctx->scratch};
-                qp_parallel_for(ctx->n_threads, g.cin_g, im2col_range, &job);
-                rhs = ctx->scratch;
-            }
-            qp_f32_gemm_args mm = {.m = g.cout_g, .n = g.out_volume, .k = k_rows, .alpha = 1.0f, .a = w_g,
-                                   .lda = k_rows, .b = rhs, .ldb = g.out_volume, .beta = b ? 1.0f : 0.0f,
-                                   .c = y_g, .ldc = g.out_volume};
-            parallel_gemm(&mm, ctx->n_threads);
+            job.args = (qp_f32_gemm_nn_args){
+                .m = g.cout_g, .n = g.out_volume, .k = k_rows, .a = w + grp * g.cout_g * k_rows, .lda = k_rows,
+                .b = x + (n * g.c_in + grp * g.cin_g) * g.in_volume, .ldb = g.in_volume,
+                .win = g.path == CONV_PATH_IM2COL ? &g.win : NULL,
+                .c = y + (n * g.c_out + grp * g.cout_g) * g.out_volume, .ldc = g.out_volume,
+                .bias = b ? b + grp * g.cout_g : NULL, .lo = -INFINITY, .hi = INFINITY};
+            qp_parallel_for(ctx->n_threads, job.slots, conv_gemm_range, &job);
         }
     }
     return QP_OK;
