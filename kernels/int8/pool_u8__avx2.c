@@ -61,7 +61,9 @@ void qp_u8_maxpool__avx2(const qp_u8_pool_args *a) {
              * block of each width overlaps its neighbour (recomputing equal bytes) to reach as far
              * right as the row allows */
             for (int64_t width = 32; width >= 16; width /= 2) {
-                const int64_t fits = (W - last_tap - width * sw + w->pad_left) / sw; /* last start that fits */
+                const int64_t room = W - last_tap - width * sw + w->pad_left;
+                if (room < 0) continue; /* no block of this width fits (C division truncates: -1 / 2 is 0) */
+                const int64_t fits = room / sw; /* last start that fits */
                 const int64_t last = fits < hi - width ? fits : hi - width;
                 while (ow < hi && ow <= last + width - 1 && last >= lo) {
                     const int64_t b = ow <= last ? ow : last;
