@@ -2,8 +2,8 @@
 # bench_int8_vs_ort.py — times qpipe's int8 engine and ONNX Runtime on the same QDQ model, input and thread count; prints latencies and ratios.
 """Compare qpipe int8 with ONNX Runtime int8 on the QDQ models qpipe exports.
 
-For every pipeline (default: pipelines/{squeezenet1.1,mobilenetv2-12,shufflenet-v2-12,mnist-8,
-fashion_mnist}.yaml) the script
+For every pipeline (default: pipelines/{mobilenetv2-12,squeezenet1.1,shufflenet-v2-12,mnist-8}.yaml)
+the script
 
 1. makes a QDQ model: `qpipe run PIPELINE` with the pipeline's own passes plus an `export_qdq`
    pass (calibration on the pipeline's calibration data; scoring limited to a few images). When
@@ -12,24 +12,30 @@ fashion_mnist}.yaml) the script
 2. for batch 8, when the model's batch dimension is fixed at 1, writes a copy with a symbolic
    batch (graph inputs/outputs, and Reshape shape constants whose first entry is 1 -> 0, "copy
    the input's dim"), so both runtimes run the same 8-image graph;
-3. times `qpipe bench QDQ --mode int8` (and `--mode fp32` on the fp32 model) and ONNX Runtime's
-   CPU provider on the same QDQ file (intra_op_num_threads = threads, sequential execution, all
-   graph optimizations, which fuse Q/DQ into its int8 kernels), on the same input: the model's
-   first reference input from ../shared when there is one, else seeded random data, repeated
-   over the batch and saved as .npy for `qpipe bench --input`;
-4. prints median latencies and the ratio qpipe / ORT (< 1: qpipe is faster) per batch and
-   thread count, and qpipe fp32 / qpipe int8.
+3. times qpipe's int8 plan of the QDQ file, qpipe's fp32 plan of the fp32 model and ONNX
+   Runtime's CPU provider on the same QDQ file (intra_op_num_threads = threads, sequential
+   execution, all graph optimizations, which fuse Q/DQ into its int8 kernels), on the same input:
+   the model's first reference input from ../shared when there is one, else seeded random data,
+   repeated over the batch;
+4. prints one table: per model, batch and thread count the median latencies, the ratio
+   qpipe int8 / ORT int8 (< 1: qpipe is faster) and the int8 speed-up over qpipe fp32.
 
-The machine may be shared: measurements alternate between the two runtimes for --rounds
-rounds and each keeps its best median, so a burst of load on one side does not decide.
+Timing. qpipe runs in this process, through libqpipe (ctypes; the shared library next to the
+qpipe executable), so both runtimes see the same machine state: the three plans (qpipe int8,
+ORT, qpipe fp32) run in alternating blocks of --block runs until each has --repeat timed runs,
+and each reports the median of all its runs. On a shared machine a burst of load then hits all
+three alike. When libqpipe cannot be loaded the script falls back to `qpipe bench` subprocesses
+(--rounds alternating measurements, each runtime keeping its best median) and says so.
 
 Run with a Python that has onnxruntime and onnx, e.g. /work/main/.venv/bin/python:
     scripts/bench_int8_vs_ort.py [--qpipe build/qpipe] [--batch 1,8] [--threads 1,2]
-                                 [--repeat 30] [--rounds 3] [--json out.json] [PIPELINE.yaml ...]
+                                 [--repeat 30] [--block 5] [--workdir DIR [--reuse]]
+                                 [--json out.json] [PIPELINE.yaml ...]
 Exit codes: 0 success (including models skipped with a reason), 2 usage error.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -40,7 +46,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PIPELINES = ["squeezenet1.1", "mobilenetv2-12", "shufflenet-v2-12", "mnist-8", "fashion_mnist"]
+DEFAULT_PIPELINES = ["mobilenetv2-12", "squeezenet1.1", "shufflenet-v2-12", "mnist-8"]
 
 try:
     import numpy as np
@@ -201,6 +207,110 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
+class QpShape(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_int), ("dims", ctypes.c_int64 * 8)]
+
+
+class QpValue(ctypes.Structure):
+    _fields_ = [("dtype", ctypes.c_int), ("shape", QpShape), ("data", ctypes.c_void_p), ("nbytes", ctypes.c_size_t)]
+
+
+class QpPlanOptions(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("batch", ctypes.c_int), ("n_threads", ctypes.c_int),
+                ("input_shapes", ctypes.c_void_p), ("n_input_shapes", ctypes.c_int),
+                ("observer", ctypes.c_void_p), ("observer_user", ctypes.c_void_p),
+                ("encodings", ctypes.c_void_p), ("quantsim_float", ctypes.c_int)]
+
+
+QP_MODE_FP32, QP_MODE_INT8 = 0, 2
+
+
+class QpipeLib:
+    """The few libqpipe calls a benchmark needs (engine.h, qdq_import.h), through ctypes."""
+
+    def __init__(self, qpipe_exe):
+        d = os.path.dirname(os.path.realpath(qpipe_exe))
+        path = next((os.path.join(d, n) for n in ("libqpipe.so", "libqpipe.dylib")
+                     if os.path.exists(os.path.join(d, n))), None)
+        if not path:
+            raise OSError("no libqpipe.so next to %s" % qpipe_exe)
+        self.path = path
+        L = self.lib = ctypes.CDLL(path)
+        vp, i = ctypes.c_void_p, ctypes.c_int
+        L.qp_model_load_any.argtypes = [ctypes.c_char_p, ctypes.POINTER(vp), ctypes.POINTER(vp), vp]
+        L.qp_model_load_any.restype = i
+        L.qp_plan_create.argtypes = [vp, ctypes.POINTER(QpPlanOptions), ctypes.POINTER(vp)]
+        L.qp_plan_create.restype = i
+        L.qp_plan_run.argtypes = [vp]
+        L.qp_plan_run.restype = i
+        L.qp_plan_free.argtypes = [vp]
+        L.qp_plan_input.argtypes = [vp, i]
+        L.qp_plan_input.restype = ctypes.POINTER(QpValue)
+        L.qp_plan_num_inputs.argtypes = [vp]
+        L.qp_plan_num_inputs.restype = i
+        L.qp_error_message.restype = ctypes.c_char_p
+        L.qp_graph_free.argtypes = [vp]
+        L.qp_encodings_free.argtypes = [vp]
+        L.qp_q8_active_isa.restype = ctypes.c_char_p
+
+    def error(self):
+        return (self.lib.qp_error_message() or b"").decode(errors="replace")
+
+    def isa(self):
+        return self.lib.qp_q8_active_isa().decode()
+
+
+class QpipePlan:
+    """One qpipe plan (model file, mode, batch, threads) with its input filled from x."""
+
+    def __init__(self, q, model, mode, batch, threads, x):
+        self.q, self.graph, self.enc, self.plan = q, ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+        if q.lib.qp_model_load_any(model.encode(), ctypes.byref(self.graph), ctypes.byref(self.enc), None) != 0:
+            raise RuntimeError("qpipe load: " + q.error())
+        o = QpPlanOptions(mode=mode, batch=batch, n_threads=threads, encodings=self.enc.value)
+        if q.lib.qp_plan_create(self.graph, ctypes.byref(o), ctypes.byref(self.plan)) != 0:
+            self.close()
+            raise RuntimeError("qpipe plan: " + q.error())
+        v = q.lib.qp_plan_input(self.plan, 0).contents
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if v.nbytes != x.nbytes:
+            self.close()
+            raise RuntimeError("qpipe input holds %d bytes, the data %d" % (v.nbytes, x.nbytes))
+        ctypes.memmove(v.data, x.ctypes.data, x.nbytes)
+
+    def run(self):
+        if self.q.lib.qp_plan_run(self.plan) != 0:
+            raise RuntimeError("qpipe run: " + self.q.error())
+
+    def close(self):
+        if self.plan:
+            self.q.lib.qp_plan_free(self.plan)
+            self.plan = ctypes.c_void_p()
+        if self.enc:
+            self.q.lib.qp_encodings_free(self.enc)
+            self.enc = ctypes.c_void_p()
+        if self.graph:
+            self.q.lib.qp_graph_free(self.graph)
+            self.graph = ctypes.c_void_p()
+
+
+def time_alternating(runners, repeat, block, warmup=3):
+    """Runs each callable in turn, `block` timed runs at a time, until each has `repeat`; returns
+    the median ms per runner."""
+    for r in runners:
+        for _ in range(warmup):
+            r()
+    times = [[] for _ in runners]
+    while min(len(t) for t in times) < repeat:
+        for r, t in zip(runners, times):
+            r()  # untimed: wakes the runtime's threads after the other one ran
+            for _ in range(block):
+                t0 = time.perf_counter()
+                r()
+                t.append((time.perf_counter() - t0) * 1e3)
+    return [float(np.median(t)) for t in times]
+
+
 def time_ort(sess, name, x, repeat, warmup=3):
     for _ in range(warmup):
         sess.run(None, {name: x})
@@ -236,8 +346,12 @@ def main():
     ap.add_argument("--qpipe", help="qpipe executable (default: build*/qpipe in the checkout, then PATH)")
     ap.add_argument("--batch", default="1,8")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--repeat", type=int, default=30, help="timed runs per measurement (median)")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating measurements; each runtime keeps its best median")
+    ap.add_argument("--repeat", type=int, default=30, help="timed runs per runtime and configuration (median)")
+    ap.add_argument("--block", type=int, default=5, help="runs per turn when alternating in-process")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="subprocess fallback only: alternating measurements; each runtime keeps its best median")
+    ap.add_argument("--reuse", action="store_true", help="keep QDQ models already in --workdir instead of exporting again")
+    ap.add_argument("--subprocess", action="store_true", help="time qpipe through `qpipe bench` even when libqpipe loads")
     ap.add_argument("--calib", type=int, default=64, help="calibration images for the QDQ export")
     ap.add_argument("--workdir", help="where QDQ models and inputs go (default: a temporary folder)")
     ap.add_argument("--json", help="also write the rows as JSON")
@@ -259,9 +373,16 @@ def main():
     code, out, err = run([qpipe, "bench", "--help"])
     qpipe_has_mode = "--mode" in out + err
     exporter = has_pass(qpipe, "export_qdq")
-    log("qpipe %s (bench --mode: %s, export_qdq pass: %s), onnxruntime %s, work dir %s"
-        % (qpipe, "yes" if qpipe_has_mode else "no", "yes" if exporter else "no", ort.__version__, work))
-    if not qpipe_has_mode:
+    lib = None
+    if not args.subprocess:
+        try:
+            lib = QpipeLib(qpipe)
+        except (OSError, AttributeError) as e:
+            log("libqpipe not usable in-process (%s): timing `qpipe bench` subprocesses instead" % e)
+    log("qpipe %s (%s; int8 isa %s; export_qdq pass: %s), onnxruntime %s, work dir %s"
+        % (qpipe, ("in-process " + lib.path) if lib else "subprocesses", lib.isa() if lib else "?",
+           "yes" if exporter else "no", ort.__version__, work))
+    if not lib and not qpipe_has_mode:
         log("bench_int8_vs_ort: this qpipe's bench has no --mode: int8 cannot be timed")
         return 2
 
@@ -274,7 +395,9 @@ def main():
                 raise RuntimeError("model %s not found" % fp32_model)
             qdq = os.path.join(work, tag + ".qdq.onnx")
             how = "qpipe export_qdq"
-            if exporter:
+            if args.reuse and os.path.exists(qdq):
+                how = "an earlier run (--reuse)"
+            elif exporter:
                 export_qdq_with_qpipe(qpipe, pipeline, doc, qdq, args.calib)
             else:
                 name, shape = input_shape(fp32_model)
@@ -301,13 +424,27 @@ def main():
                 row = {"model": tag, "batch": batch, "threads": threads}
                 try:
                     sess = ort_session(model, threads)
-                    q_best = o_best = f_best = float("inf")
-                    for _ in range(max(1, args.rounds)):
-                        q, info = time_qpipe(qpipe, model, "int8", batch, threads, args.repeat, npy)
-                        o = time_ort(sess, name, x, args.repeat)
-                        q_best, o_best = min(q_best, q), min(o_best, o)
-                    f, _ = time_qpipe(qpipe, fp32, "fp32", batch, threads, args.repeat, npy)
-                    f_best = min(f_best, f)
+                    ort_run = lambda: sess.run(None, {name: x})  # noqa: E731
+                    if lib:
+                        plans = []
+                        try:
+                            plans.append(QpipePlan(lib, model, QP_MODE_INT8, batch, threads, x))
+                            plans.append(QpipePlan(lib, fp32, QP_MODE_FP32, batch, threads, x))
+                            q_best, o_best, f_best = time_alternating([plans[0].run, ort_run, plans[1].run],
+                                                                      args.repeat, max(1, args.block))
+                        finally:
+                            for pl in plans:
+                                pl.close()
+                        info = {}
+                    else:
+                        q_best = o_best = f_best = float("inf")
+                        for _ in range(max(1, args.rounds)):
+                            q, info = time_qpipe(qpipe, model, "int8", batch, threads, args.repeat, npy)
+                            o = time_ort(sess, name, x, args.repeat)
+                            q_best, o_best = min(q_best, q), min(o_best, o)
+                        f, _ = time_qpipe(qpipe, fp32, "fp32", batch, threads, args.repeat, npy)
+                        f_best = min(f_best, f)
+                    del sess
                     row.update({"qpipe_int8_ms": round(q_best, 3), "ort_int8_ms": round(o_best, 3),
                                 "qpipe_fp32_ms": round(f_best, 3), "ratio_qpipe_over_ort": round(q_best / o_best, 3),
                                 "fp32_over_int8": round(f_best / q_best, 2), "macs": info.get("macs")})
@@ -321,8 +458,10 @@ def main():
                         % (tag, batch, threads, row["qpipe_int8_ms"], row["ort_int8_ms"],
                            row["ratio_qpipe_over_ort"], row["qpipe_fp32_ms"]))
 
+    print("medians of %d runs%s; qpipe/ORT < 1: qpipe int8 is faster; int8 speed-up = qpipe fp32 / qpipe int8"
+          % (args.repeat, " (in-process, alternating)" if lib else " (best of %d subprocess rounds)" % args.rounds))
     print("%-18s %5s %7s %12s %12s %10s %12s %10s" % ("model", "batch", "threads", "qpipe int8", "ORT int8",
-                                                    "qpipe/ORT", "qpipe fp32", "fp32/int8"))
+                                                    "qpipe/ORT", "qpipe fp32", "int8 x"))
     for r in rows:
         if "error" in r:
             print("%-18s %5d %7d   error: %s" % (r["model"], r["batch"], r["threads"], r["error"]))

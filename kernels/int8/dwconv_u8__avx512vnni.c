@@ -65,6 +65,7 @@ typedef struct dw_channel {
     __m512i index, zp_in;
     int32_t bias;
     __m512 scale, lo, hi;    /* requant.h's output stage */
+    int noclamp;             /* scale <= QP_Q8_NOCLAMP_MAX_SCALE: no float clamp needed */
 } dw_channel;
 
 /* ROWS output rows (1..4, a constant after inlining) from oh, all 32-column blocks (16-column
@@ -113,7 +114,7 @@ __attribute__((always_inline)) static inline void rows_step(const qp_u8_dwconv_a
             }
         }
         const int64_t width = OW - ow;
-#define QP_RQ(v) qp_q8_avx512_requant(v, ch->scale, ch->lo, ch->hi)
+#define QP_RQ(v) (ch->noclamp ? qp_q8_avx512_requant_noclamp(v, ch->scale) : qp_q8_avx512_requant(v, ch->scale, ch->lo, ch->hi))
         if (HALF) { /* 4 rows x 16 outputs in one pack */
             const __mmask16 keep = width >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
             const __m512i bytes = qp_q8_avx512_pack64(QP_RQ(a0l),
@@ -298,6 +299,7 @@ static void flat_run(const qp_u8_dwconv_args *a, int64_t oh_begin, int64_t oh_en
             for (int e = 0; e < n_quads; e++) wq[e] = _mm512_permutexvar_epi32(_mm512_set1_epi32(e), taps);
             const __m512i bias = _mm512_set1_epi32(a->bias[c]);
             const __m512 scale = _mm512_set1_ps(a->scale[c]);
+            const int noclamp = a->scale[c] >= 0.0f && a->scale[c] <= QP_Q8_NOCLAMP_MAX_SCALE;
             for (int v0 = 0; v0 < n_vec; v0 += 4) {
                 __m512i r[4];
                 for (int i = 0; i < 4; i++) {
@@ -318,7 +320,7 @@ static void flat_run(const qp_u8_dwconv_args *a, int64_t oh_begin, int64_t oh_en
                             acc = _mm512_dpbusd_epi32(
                                 acc, _mm512_mask_permutexvar_epi8(t.index[v][e], t.valid[v][e], t.index[v][e], x0), wq[e]);
                     }
-                    r[i] = qp_q8_avx512_requant(acc, scale, lo, hi);
+                    r[i] = noclamp ? qp_q8_avx512_requant_noclamp(acc, scale) : qp_q8_avx512_requant(acc, scale, lo, hi);
                 }
                 const __m512i bytes = qp_q8_avx512_pack64(r[0], r[1], r[2], r[3], zp16, qmin, qmax);
                 const int64_t first = o0 + 16 * v0, n = o_end - first;
@@ -358,6 +360,7 @@ void qp_u8_dwconv__avx512vnni(const qp_u8_dwconv_args *a) {
         ch.plane = a->input + c * H * W;
         ch.bias = a->bias[c];
         ch.scale = _mm512_set1_ps(a->scale[c]);
+        ch.noclamp = a->scale[c] >= 0.0f && a->scale[c] <= QP_Q8_NOCLAMP_MAX_SCALE;
         for (int64_t kh = 0; kh < KH; kh++)
             for (int64_t q = 0; q < quads; q++) {
                 uint32_t v = 0;

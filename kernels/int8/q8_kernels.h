@@ -83,6 +83,8 @@ typedef struct qp_u8s8_gemm_args {
     void *scratch;               /* scratch_size(k, n) bytes, any alignment; one per thread */
     const qp_u8s8_gemm_implicit *implicit; /* non-NULL: X comes from here, x and its strides are
                                             * unused (variants with `implicit` only) */
+    const void *x_packed;        /* non-NULL: all n columns of X, packed by this variant's pack_x
+                                  * (threads splitting the rows share one packing) */
 } qp_u8s8_gemm_args;
 
 /* One GEMM implementation: its tile, its packed-weight layout and its run function. Weights are
@@ -101,6 +103,10 @@ typedef struct qp_u8s8_gemm_variant {
     size_t (*scratch_size)(int64_t k, int64_t n);
     void (*run)(const qp_u8s8_gemm_args *args);
     int implicit;         /* run() accepts args->implicit (kernel_h, kernel_w <= 16) */
+    /* Optional (NULL: not supported): X packed once for every row range of the same args (x or
+     * implicit, n columns), into packed_x_size(k, n) bytes, for args.x_packed. */
+    size_t (*packed_x_size)(int64_t k, int64_t n);
+    void (*pack_x)(const qp_u8s8_gemm_args *args, void *packed_x);
 } qp_u8s8_gemm_variant;
 
 /* bias_out[r] = bias[r] - input_zero_point * sum_k w[r][k] (bias NULL = zeros): with it the GEMM

@@ -191,8 +191,11 @@ static inline __m128i requant8_per_row(__m256i acc, const float scale[8], int32_
     return _mm256_cvtusepi32_epi8(_mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(zp)));
 }
 
+/* xq[c * cs + q * qs]: quad q of column c (cs = k4, qs = 1 for pack_x_quads; cs = 1, qs = NR
+ * inside a panel block). c0: the output column of column 0. */
 __attribute__((always_inline)) static inline void gemv_tiles(const qp_u8s8_gemm_args *a, const uint32_t *xq,
-                                                             int64_t c0, int64_t m0, int NT, int NC) {
+                                                             int64_t cs, int64_t qs, int64_t c0, int64_t m0,
+                                                             int NT, int NC) {
     const int64_t k4 = quads_of(a->k);
     const size_t tb = tile_bytes(a->k);
     const uint8_t *tile0 = (const uint8_t *)a->packed_w + (size_t)(m0 / MR) * tb;
@@ -208,10 +211,11 @@ __attribute__((always_inline)) static inline void gemv_tiles(const qp_u8s8_gemm_
 #undef QP_DECL
     const uint8_t *wq = tile0 + MR * sizeof(int32_t);
     for (int64_t q = 0; q < k4; q++, wq += MR * 4) {
-        const __m256i x0 = _mm256_set1_epi32((int32_t)xq[q]);
-        const __m256i x1 = NC > 1 ? _mm256_set1_epi32((int32_t)xq[k4 + q]) : x0;
-        const __m256i x2 = NC > 2 ? _mm256_set1_epi32((int32_t)xq[2 * k4 + q]) : x0;
-        const __m256i x3 = NC > 3 ? _mm256_set1_epi32((int32_t)xq[3 * k4 + q]) : x0;
+        const uint32_t *xc = xq + q * qs;
+        const __m256i x0 = _mm256_set1_epi32((int32_t)xc[0]);
+        const __m256i x1 = NC > 1 ? _mm256_set1_epi32((int32_t)xc[cs]) : x0;
+        const __m256i x2 = NC > 2 ? _mm256_set1_epi32((int32_t)xc[2 * cs]) : x0;
+        const __m256i x3 = NC > 3 ? _mm256_set1_epi32((int32_t)xc[3 * cs]) : x0;
 #define QP_TILE(T)                                                                   \
     if (NT > T) {                                                                    \
         const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + T * tb));        \
@@ -247,22 +251,23 @@ __attribute__((always_inline)) static inline void gemv_tiles(const qp_u8s8_gemm_
 }
 
 __attribute__((always_inline)) static inline void gemv_columns(const qp_u8s8_gemm_args *a, const uint32_t *xq,
-                                                               int64_t c0, int NC) {
+                                                               int64_t cs, int64_t qs, int64_t c0, int NC) {
     int64_t m0 = a->m_begin;
-    for (; m0 + GEMV_TILES * MR <= a->m_end; m0 += GEMV_TILES * MR) gemv_tiles(a, xq, c0, m0, GEMV_TILES, NC);
-    for (; m0 < a->m_end; m0 += MR) gemv_tiles(a, xq, c0, m0, 1, NC);
+    for (; m0 + GEMV_TILES * MR <= a->m_end; m0 += GEMV_TILES * MR) gemv_tiles(a, xq, cs, qs, c0, m0, GEMV_TILES, NC);
+    for (; m0 < a->m_end; m0 += MR) gemv_tiles(a, xq, cs, qs, c0, m0, 1, NC);
 }
 
 static void vnni_gemv(const qp_u8s8_gemm_args *a) {
     uint32_t *xq = (uint32_t *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
     for (int64_t c0 = 0; c0 < a->n; c0 += GEMV_COLS) {
         const int nc = a->n - c0 < GEMV_COLS ? (int)(a->n - c0) : GEMV_COLS;
+        const int64_t k4 = quads_of(a->k);
         pack_x_quads(a, c0, nc, xq);
         switch (nc) {
-        case 1: gemv_columns(a, xq, c0, 1); break;
-        case 2: gemv_columns(a, xq, c0, 2); break;
-        case 3: gemv_columns(a, xq, c0, 3); break;
-        default: gemv_columns(a, xq, c0, 4); break;
+        case 1: gemv_columns(a, xq, k4, 1, c0, 1); break;
+        case 2: gemv_columns(a, xq, k4, 1, c0, 2); break;
+        case 3: gemv_columns(a, xq, k4, 1, c0, 3); break;
+        default: gemv_columns(a, xq, k4, 1, c0, 4); break;
         }
     }
 }
@@ -290,7 +295,7 @@ static inline void store_rows(const qp_u8s8_gemm_args *a, __m512i bytes, int64_t
 __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_args *a, const uint8_t *tile,
                                                              const uint8_t *xp, int64_t k4, int64_t m0, int rows,
                                                              const __m512 *scales, int64_t col, int64_t width,
-                                                             int HALF) {
+                                                             int HALF, int noclamp) {
     int32_t b[MR];
     memcpy(b, tile, sizeof b);
 #define QP_ACC_INIT(r) __m512i a##r##0 = _mm512_set1_epi32(b[r]), a##r##1 = a##r##0
@@ -318,10 +323,11 @@ __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_
     const __m512 hi = _mm512_set1_ps((float)(a->qmax - a->out_zero_point));
     const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
                                 {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+#define QP_RQ(x, sc) (noclamp ? qp_q8_avx512_requant_noclamp(x, sc) : qp_q8_avx512_requant(x, sc, lo, hi))
     if (HALF) { /* four rows of 16 per pack */
         for (int r = 0; r < rows; r += 4) {
             __m512i v[4];
-            for (int i = 0; i < 4; i++) v[i] = qp_q8_avx512_requant(acc[r + i][0], scales[r + i], lo, hi);
+            for (int i = 0; i < 4; i++) v[i] = QP_RQ(acc[r + i][0], scales[r + i]);
             store_rows(a, qp_q8_avx512_pack64(v[0], v[1], v[2], v[3], zp16, qmin, qmax), m0 + r,
                        rows - r < 4 ? rows - r : 4, 16, col, width);
         }
@@ -329,10 +335,8 @@ __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_
     }
     for (int r = 0; r < rows; r += 2) {
         const __m512 s0 = scales[r], s1 = scales[r + 1];
-        const __m512i bytes = qp_q8_avx512_pack64(
-            qp_q8_avx512_requant(acc[r][0], s0, lo, hi), qp_q8_avx512_requant(acc[r][1], s0, lo, hi),
-            qp_q8_avx512_requant(acc[r + 1][0], s1, lo, hi), qp_q8_avx512_requant(acc[r + 1][1], s1, lo, hi), zp16, qmin,
-            qmax);
+        const __m512i bytes = qp_q8_avx512_pack64(QP_RQ(acc[r][0], s0), QP_RQ(acc[r][1], s0), QP_RQ(acc[r + 1][0], s1),
+                                                  QP_RQ(acc[r + 1][1], s1), zp16, qmin, qmax);
         if (a->out_n_stride == 1 && width == NR) {
             _mm256_storeu_si256((__m256i *)(a->out + (m0 + r) * a->out_m_stride + col), _mm512_castsi512_si256(bytes));
             if (r + 1 < rows)
@@ -342,38 +346,84 @@ __attribute__((always_inline)) static inline void tile_block(const qp_u8s8_gemm_
             store_rows(a, bytes, m0 + r, rows - r < 2 ? rows - r : 2, 32, col, width);
         }
     }
+#undef QP_RQ
+}
+
+/* Columns of a panel block (at most a few: each group of 4 GEMV columns streams all of W again)
+ * by GEMV-style ymm products over the packed panel's quads, where a tile would multiply mostly
+ * padding: a last block of <= 8 columns (N = 196: 4), or the 1..4 columns past 16 (N = 49: 17). */
+static void panel_tail(const qp_u8s8_gemm_args *a, const uint8_t *block, int64_t col, int64_t width) {
+    const uint32_t *xq = (const uint32_t *)block;
+    for (int64_t c = 0; c < width; c += GEMV_COLS) {
+        switch (width - c < GEMV_COLS ? width - c : GEMV_COLS) {
+        case 1: gemv_columns(a, xq + c, 1, NR, col + c, 1); break;
+        case 2: gemv_columns(a, xq + c, 1, NR, col + c, 2); break;
+        case 3: gemv_columns(a, xq + c, 1, NR, col + c, 3); break;
+        default: gemv_columns(a, xq + c, 1, NR, col + c, 4); break;
+        }
+    }
+}
+
+static size_t vnni_packed_x_size(int64_t k, int64_t n) {
+    return (size_t)(quads_of(k) * ((n + NR - 1) / NR) * NR * 4) + 64;
+}
+
+static void vnni_pack_x(const qp_u8s8_gemm_args *a, void *packed_x) {
+    uint8_t *panel = (uint8_t *)(((uintptr_t)packed_x + 63) & ~(uintptr_t)63);
+    if (a->implicit) pack_panel_implicit(a, 0, a->n, panel);
+    else pack_panel(a, 0, a->n, panel);
 }
 
 static void vnni_run(const qp_u8s8_gemm_args *a) {
-    if (a->n <= GEMV_MAX_N && !a->implicit) {
+    if (a->n <= GEMV_MAX_N && !a->implicit && !a->x_packed) {
         vnni_gemv(a);
         return;
     }
     const int64_t k4 = quads_of(a->k);
-    const int64_t nc_max = panel_columns(a->k, a->n);
-    uint8_t *panel = (uint8_t *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
+    const int64_t nc_max = a->x_packed ? a->n : panel_columns(a->k, a->n);
+    uint8_t *panel = a->x_packed ? (uint8_t *)(((uintptr_t)a->x_packed + 63) & ~(uintptr_t)63)
+                                 : (uint8_t *)(((uintptr_t)a->scratch + 63) & ~(uintptr_t)63);
     const uint8_t *packed = a->packed_w;
     const size_t tb = tile_bytes(a->k);
     for (int64_t n0 = 0; n0 < a->n; n0 += nc_max) {
         const int64_t nc = a->n - n0 < nc_max ? a->n - n0 : nc_max;
-        if (a->implicit) pack_panel_implicit(a, n0, nc, panel);
-        else pack_panel(a, n0, nc, panel);
-        for (int64_t m0 = a->m_begin; m0 < a->m_end; m0 += MR) {
+        if (a->x_packed) { /* one panel of all n columns, packed by vnni_pack_x */
+        } else if (a->implicit) {
+            pack_panel_implicit(a, n0, nc, panel);
+        } else {
+            pack_panel(a, n0, nc, panel);
+        }
+        /* the panel's last block: <= 8 columns all GEMV; 17..20 columns (N = 49) a 16-column
+         * tile plus GEMV for the rest, instead of a 32-column tile that is half padding */
+        const int64_t last = (nc - 1) / NR * NR, last_width = nc - last;
+        const int gemv_tail = last_width <= GEMV_MAX_N;
+        const int half_tail = last_width > NR / 2 && last_width <= NR / 2 + GEMV_COLS;
+        const int64_t tile_cols = gemv_tail || half_tail ? last : nc;
+        const uint8_t *last_block = panel + (last / NR) * k4 * NR * 4;
+        for (int64_t m0 = a->m_begin; m0 < a->m_end && (tile_cols > 0 || half_tail); m0 += MR) {
             const uint8_t *tile = packed + (size_t)(m0 / MR) * tb;
             const int rows = a->m_end - m0 < MR ? (int)(a->m_end - m0) : MR;
             /* the rows' scales, broadcast once per tile for all its column blocks (rows past the
              * end get 0; their results are never stored) */
             __m512 scales[MR];
-            for (int r = 0; r < MR; r++) scales[r] = _mm512_set1_ps(r < rows ? a->scale[m0 + r] : 0.0f);
-            for (int64_t c0 = 0; c0 < nc; c0 += NR) {
-                const uint8_t *xp = panel + (c0 / NR) * k4 * NR * 4;
-                const int64_t width = nc - c0 < NR ? nc - c0 : NR;
-                if (width > NR / 2)
-                    tile_block(a, tile, xp, k4, m0, rows, scales, n0 + c0, width, 0);
-                else
-                    tile_block(a, tile, xp, k4, m0, rows, scales, n0 + c0, width, 1);
+            int noclamp = 1;
+            for (int r = 0; r < MR; r++) {
+                const float sc = r < rows ? a->scale[m0 + r] : 0.0f;
+                scales[r] = _mm512_set1_ps(sc);
+                noclamp &= sc >= 0.0f && sc <= QP_Q8_NOCLAMP_MAX_SCALE;
             }
+            for (int64_t c0 = 0; c0 < tile_cols; c0 += NR) {
+                const uint8_t *xp = panel + (c0 / NR) * k4 * NR * 4;
+                const int64_t width = tile_cols - c0 < NR ? tile_cols - c0 : NR;
+                if (width > NR / 2)
+                    tile_block(a, tile, xp, k4, m0, rows, scales, n0 + c0, width, 0, noclamp);
+                else
+                    tile_block(a, tile, xp, k4, m0, rows, scales, n0 + c0, width, 1, noclamp);
+            }
+            if (half_tail) tile_block(a, tile, last_block, k4, m0, rows, scales, n0 + last, NR / 2, 1, noclamp);
         }
+        if (gemv_tail) panel_tail(a, last_block, n0 + last, last_width);
+        if (half_tail) panel_tail(a, last_block + (NR / 2) * 4, n0 + last + NR / 2, last_width - NR / 2);
     }
 }
 
@@ -386,6 +436,8 @@ const qp_u8s8_gemm_variant qp_u8s8_gemm_8x32__avx512vnni = {
     .scratch_size = vnni_scratch_size,
     .run = vnni_run,
     .implicit = 1,
+    .packed_x_size = vnni_packed_x_size,
+    .pack_x = vnni_pack_x,
 };
 
 #if defined(__clang__)

@@ -100,11 +100,12 @@ static const char *op_kind(const qp_graph *g, const int *producer, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_int8_model QDQ.onnx [batch] [threads] [repeat]\n");
+        fprintf(stderr, "usage: bench_int8_model QDQ.onnx [batch] [threads] [repeat] [per-node.csv]\n");
         return 2;
     }
     const int batch = argc > 2 ? atoi(argv[2]) : 1, threads = argc > 3 ? atoi(argv[3]) : 1;
     const int repeat = argc > 4 ? atoi(argv[4]) : 20;
+    const char *csv_path = argc > 5 ? argv[5] : NULL; /* per-node rows, for joining with ORT's profile */
     qp_graph *g = NULL;
     qp_encodings *enc = NULL;
     if (qp_model_load_any(argv[1], &g, &enc, NULL) != QP_OK) {
@@ -161,6 +162,26 @@ int main(int argc, char **argv) {
                     node_macs[n] = node_macs[src];
                     node_macs[src] = 0;
                 }
+            }
+            FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
+            if (csv_path && !csv) fprintf(stderr, "cannot write %s\n", csv_path);
+            if (csv) {
+                fprintf(csv, "index,node,kind,ms,mmac,out_shape\n");
+                for (int n = 0; n < g->n_nodes; n++) {
+                    if (prof.node_time[n] <= 0) continue;
+                    const qp_node *nd = &g->nodes[n];
+                    /* a fused Relu/Clip carries its Conv's time: name the Conv */
+                    const int src = nd->n_inputs > 0 && nd->inputs[0] >= 0 ? prof.producer[nd->inputs[0]] : -1;
+                    const qp_node *named = src >= 0 && prof.node_time[src] == 0 && node_macs[n] > 0 ? &g->nodes[src] : nd;
+                    const qp_value *v = qp_plan_tensor(plan, nd->outputs[0]);
+                    char shape[96] = "";
+                    for (int d = 0; v && d < v->shape.rank; d++)
+                        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "x" : "",
+                                 (long long)v->shape.dims[d]);
+                    fprintf(csv, "%d,%s,%s,%.4f,%.3f,%s\n", n, named->name ? named->name : "", op_kind(g, prof.producer, n),
+                            prof.node_time[n] * 1e3, node_macs[n] * 1e-6, shape);
+                }
+                fclose(csv);
             }
         }
         qp_plan_free(plan);

@@ -1,4 +1,4 @@
-/* test_fold_bn.c — the fold_bn pass: fp32 outputs before and after folding agree (synthetic layers, the example, UltraFace). */
+/* test_fold_bn.c — the fold_bn pass: fp32 outputs before and after folding BN and constant Add/Sub agree (synthetic layers, the example, UltraFace, mnist-8). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +240,186 @@ static void test_ultraface(void **state) {
     check_model(model, input, 35);
 }
 
+/* Folds and checks the outputs and the node count left (BN or not). */
+static void fold_and_count(qp_session *s, int nodes_left, double tolerance) {
+    size_t n_before, n_after;
+    float *before = run_outputs(s, NULL, &n_before);
+    assert_ok(qp_pass_fold_bn.run(s, NULL, qp_pass_fold_bn.user));
+    assert_int_equal(qp_model_num_nodes(qp_session_model(s)), nodes_left);
+    float *after = run_outputs(s, NULL, &n_after);
+    assert_int_equal(n_before, n_after);
+    double d = rel_diff(before, after, n_before);
+    if (d > tolerance) fail_msg("outputs differ by %g relative after folding (allowed %g)", d, tolerance);
+    free(before);
+    free(after);
+}
+
+/* x -> Conv 3x3 (4 channels, bias or not) -> "c"; returns the Conv's node id. */
+static int conv_layer(qp_graph *g, int with_bias) {
+    qp_test_add_input(g, "x", QP_DT_FLOAT, &(qp_shape){.rank = 4, .dims = {-1, 3, 5, 5}});
+    random_init(g, "conv.weight", (qp_shape){.rank = 4, .dims = {4, 3, 3, 3}}, -1, 1);
+    if (with_bias) random_init(g, "conv.bias", (qp_shape){.rank = 1, .dims = {4}}, -1, 1);
+    int conv = add(g, "conv", "Conv", (const char *[]){"x", "conv.weight", "conv.bias"}, with_bias ? 3 : 2, "c");
+    attr_ints(g, conv, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+    return conv;
+}
+
+/* mnist-8's pattern: Conv without bias + Add of a [C, 1, 1] constant (either operand order), and
+ * Sub of a [1, C, 1, 1] constant, a scalar, a [1] constant: one Conv with a bias is left. */
+static void test_conv_add_constant(void **state) {
+    (void)state;
+    static const qp_shape shapes[] = {{.rank = 3, .dims = {4, 1, 1}}, {.rank = 4, .dims = {1, 4, 1, 1}},
+                                      {.rank = 0}, {.rank = 1, .dims = {1}}, {.rank = 3, .dims = {1, 1, 1}}};
+    for (int variant = 0; variant < 10; variant++) {
+        const int sub = variant % 2, shape = variant / 2;
+        qp_graph *g = qp_graph_new();
+        set_opset(g);
+        conv_layer(g, variant % 3 == 0);
+        random_init(g, "k", shapes[shape], -2, 2);
+        if (sub)
+            add(g, "sub", "Sub", (const char *[]){"c", "k"}, 2, "y");
+        else if (variant % 4 == 0)
+            add(g, "add", "Add", (const char *[]){"k", "c"}, 2, "y");
+        else
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+        qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+        qp_session *s = session_for(g);
+        fold_and_count(s, 1, 1e-5);
+        qp_model *m = qp_session_model(s);
+        assert_string_equal(qp_model_node_op(m, 0), "Conv");
+        assert_int_equal(qp_model_node_num_inputs(m, 0), 3);
+        assert_string_equal(qp_model_tensor_name(m, qp_model_node_output(m, 0, 0)), "y");
+        assert_int_equal(qp_session_tensor_role(s, qp_model_node_input(m, 0, 2)), QP_ROLE_BIAS);
+        qp_session_free(s);
+    }
+}
+
+/* Gemm (bias scalar, per column or absent; beta != 1) + Add of [N] / [1, N] constants. */
+static void test_gemm_add_constant(void **state) {
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        qp_graph *g = qp_graph_new();
+        set_opset(g);
+        qp_test_add_input(g, "x", QP_DT_FLOAT, &(qp_shape){.rank = 2, .dims = {-1, 4}});
+        random_init(g, "fc.weight", (qp_shape){.rank = 2, .dims = {4, 5}}, -1, 1);
+        if (variant == 0) random_init(g, "fc.bias", (qp_shape){.rank = 1, .dims = {5}}, -1, 1);
+        if (variant == 1) random_init(g, "fc.bias", (qp_shape){.rank = 0}, -1, 1);
+        int gemm = add(g, "fc", "Gemm", (const char *[]){"x", "fc.weight", "fc.bias"}, variant == 2 ? 2 : 3, "c");
+        qp_attr *beta = qp_node_add_attr(&g->nodes[gemm], "beta", QP_ATTR_FLOAT);
+        beta->f = 0.5f;
+        random_init(g, "k", variant == 1 ? (qp_shape){.rank = 2, .dims = {1, 5}} : (qp_shape){.rank = 1, .dims = {5}}, -1, 1);
+        add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+        qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+        qp_session *s = session_for(g);
+        fold_and_count(s, 1, 1e-5);
+        assert_float_equal(qp_model_node_attr_float(qp_session_model(s), 0, "beta", 0), 1.0f, 0);
+        qp_session_free(s);
+    }
+}
+
+/* Conv -> BN -> Add -> Sub folds completely (over successive sweeps). */
+static void test_conv_bn_add_chain(void **state) {
+    (void)state;
+    qp_graph *g = qp_graph_new();
+    set_opset(g);
+    conv_layer(g, 1);
+    add_bn(g, "c", "b", 4);
+    random_init(g, "k1", (qp_shape){.rank = 3, .dims = {4, 1, 1}}, -1, 1);
+    random_init(g, "k2", (qp_shape){.rank = 1, .dims = {1}}, -1, 1);
+    add(g, "add", "Add", (const char *[]){"b", "k1"}, 2, "a");
+    add(g, "sub", "Sub", (const char *[]){"a", "k2"}, 2, "y");
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    qp_session *s = session_for(g);
+    fold_and_count(s, 1, 1e-5);
+    qp_session_free(s);
+}
+
+/* Adds that must stay: operand not constant, constant that is not per channel (full plane, per
+ * column, one more dim than the output), constant - conv, a Conv output read elsewhere or a graph
+ * output, a bias shared with another Conv. Outputs are unchanged, bit for bit. */
+static void test_add_not_folded(void **state) {
+    (void)state;
+    for (int variant = 0; variant < 8; variant++) {
+        qp_graph *g = qp_graph_new();
+        set_opset(g);
+        conv_layer(g, 1);
+        int nodes = 2;
+        switch (variant) {
+        case 0: { /* both operands are Conv outputs */
+            random_init(g, "w2", (qp_shape){.rank = 4, .dims = {4, 3, 1, 1}}, -1, 1);
+            add(g, "conv2", "Conv", (const char *[]){"x", "w2"}, 2, "c2");
+            add(g, "add", "Add", (const char *[]){"c", "c2"}, 2, "y");
+            nodes = 3;
+            break;
+        }
+        case 1:
+            random_init(g, "k", (qp_shape){.rank = 3, .dims = {4, 5, 5}}, -1, 1);
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+            break;
+        case 2:
+            random_init(g, "k", (qp_shape){.rank = 1, .dims = {5}}, -1, 1);
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+            break;
+        case 3:
+            random_init(g, "k", (qp_shape){.rank = 5, .dims = {1, 1, 4, 1, 1}}, -1, 1);
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+            break;
+        case 4:
+            random_init(g, "k", (qp_shape){.rank = 3, .dims = {4, 1, 1}}, -1, 1);
+            add(g, "sub", "Sub", (const char *[]){"k", "c"}, 2, "y");
+            break;
+        case 5: /* the Conv output also feeds a Relu */
+            random_init(g, "k", (qp_shape){.rank = 3, .dims = {4, 1, 1}}, -1, 1);
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+            add(g, "relu", "Relu", (const char *[]){"c"}, 1, "r");
+            qp_test_add_output(g, qp_graph_find_tensor(g, "r"));
+            nodes = 3;
+            break;
+        case 6: /* the Conv output is a graph output */
+            random_init(g, "k", (qp_shape){.rank = 3, .dims = {4, 1, 1}}, -1, 1);
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+            qp_test_add_output(g, qp_graph_find_tensor(g, "c"));
+            break;
+        case 7: { /* a second Conv shares the bias */
+            random_init(g, "k", (qp_shape){.rank = 3, .dims = {4, 1, 1}}, -1, 1);
+            add(g, "add", "Add", (const char *[]){"c", "k"}, 2, "y");
+            int c2 = add(g, "conv2", "Conv", (const char *[]){"x", "conv.weight", "conv.bias"}, 3, "c2");
+            attr_ints(g, c2, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+            qp_test_add_output(g, qp_graph_find_tensor(g, "c2"));
+            nodes = 3;
+            break;
+        }
+        }
+        qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+        qp_session *s = session_for(g);
+        fold_and_count(s, nodes, 0);
+        qp_session_free(s);
+    }
+}
+
+/* mnist-8: both Conv + Add [C, 1, 1] pairs fold; the MatMul's Add stays (MatMul is not folded into). */
+static void test_mnist8(void **state) {
+    (void)state;
+    QP_REQUIRE_SHARED("models/mnist-8/model.onnx");
+    char model[4096], input[4096];
+    qp_test_shared_path("models/mnist-8/model.onnx", model);
+    qp_test_shared_path("models/mnist-8/ref/input_0.npy", input);
+    qp_session *s;
+    assert_ok(qp_session_new(&s));
+    qp_session_set_verbosity(s, QP_LOG_ERROR);
+    qp_session_set_run_options(s, 1, 0);
+    assert_ok(qp_session_load_model(s, model));
+    assert_int_equal(count_op(s, "Add"), 3);
+    float *in;
+    qp_shape shape;
+    assert_ok(qp_npy_read_f32(input, &in, &shape));
+    fold_and_compare(s, in, 0, 1e-5);
+    assert_int_equal(count_op(s, "Add"), 1);
+    assert_int_equal(count_op(s, "Conv"), 2);
+    free(in);
+    qp_session_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_without_bias),
@@ -248,6 +428,11 @@ int main(void) {
         cmocka_unit_test(test_shared_output_is_not_folded),
         cmocka_unit_test(test_fashion_mnist_example),
         cmocka_unit_test(test_ultraface),
+        cmocka_unit_test(test_conv_add_constant),
+        cmocka_unit_test(test_gemm_add_constant),
+        cmocka_unit_test(test_conv_bn_add_chain),
+        cmocka_unit_test(test_add_not_folded),
+        cmocka_unit_test(test_mnist8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1347,6 +1347,66 @@ static void test_dwconv_small_planes(void **state) {
     check_dwconv(&ext5, 4, 1);
 }
 
+/* X packed once (pack_x) and shared by row ranges, as threads splitting a 7x7 plane's GEMM by
+ * rows do: the same bytes as each range packing X itself, for im2col columns and implicit X. */
+static void test_gemm_shared_packed_x(void **state) {
+    (void)state;
+    rng_seed(64);
+    int checked = 0;
+    for (int trial = 0; trial < 24; trial++) {
+        const int implicit = trial % 2;
+        const int64_t h = rng_int(2, 9), w = rng_int(2, 9), cin = rng_int(1, 40), m = rng_int(9, 70);
+        const int64_t kh = implicit ? 3 : 1, kw = implicit ? 3 : 1, k = cin * kh * kw, n = h * w;
+        const int32_t za = (int32_t)rng_int(0, 255), zo = (int32_t)rng_int(0, 255);
+        uint8_t *in = xcalloc((size_t)(cin * n));
+        for (int64_t i = 0; i < cin * n; i++) in[i] = (uint8_t)rng_u32();
+        int8_t *wt = xcalloc((size_t)(m * k));
+        for (int64_t i = 0; i < m * k; i++) wt[i] = (int8_t)rng_int(-128, 127);
+        int32_t *bias = xcalloc((size_t)m * 4);
+        float *rq = xcalloc((size_t)m * sizeof(float));
+        for (int64_t o = 0; o < m; o++) rq[o] = rq_scale(60.0 / (sqrt((double)k) * 5400.0) * (0.5 + rng_unit()));
+        assert_int_equal(qp_u8s8_gemm_fold_bias(m, k, wt, k, bias, za, bias), QP_OK);
+        uint8_t *want = xcalloc((size_t)(m * n)), *got = xcalloc((size_t)(m * n));
+        for (int v = 0; v < n_runnable; v++) {
+            const qp_u8s8_gemm_variant *gv = runnable[v]->gemm;
+            if (!gv->pack_x || (implicit && !gv->implicit)) continue;
+            void *pk = xcalloc(gv->pack_size(m, k));
+            gv->pack(m, k, wt, k, bias, pk);
+            void *sc = xcalloc(gv->scratch_size(k, n));
+            void *px = xcalloc(gv->packed_x_size(k, n));
+            const qp_u8s8_gemm_implicit im = {.input = in, .h = h, .w = w, .kernel_h = kh, .kernel_w = kw,
+                                              .pad_top = 1, .pad_left = 1, .zero_point = (uint8_t)za};
+            qp_u8s8_gemm_args a = {.m = m, .n = n, .k = k, .m_begin = 0, .m_end = m, .packed_w = pk,
+                                   .x = implicit ? NULL : in, .x_k_stride = n, .x_n_stride = 1, .out = want,
+                                   .out_m_stride = n, .out_n_stride = 1, .scale = rq, .out_zero_point = zo,
+                                   .qmin = 0, .qmax = 255, .scratch = sc, .implicit = implicit ? &im : NULL};
+            gv->run(&a);
+            gv->pack_x(&a, px);
+            memset(got, 0xA5, (size_t)(m * n));
+            a.out = got;
+            a.x_packed = px;
+            for (int64_t m0 = 0; m0 < m; m0 += gv->mr * 2) { /* row ranges sharing the packing */
+                a.m_begin = m0;
+                a.m_end = m0 + gv->mr * 2 < m ? m0 + gv->mr * 2 : m;
+                gv->run(&a);
+            }
+            expect_same_bytes(got, want, (size_t)(m * n), implicit ? "shared packed X (implicit)" : "shared packed X",
+                              runnable[v]->isa_name);
+            checked++;
+            free(px);
+            free(sc);
+            free(pk);
+        }
+        free(got);
+        free(want);
+        free(rq);
+        free(bias);
+        free(wt);
+        free(in);
+    }
+    if (n_runnable > 0 && runnable[n_runnable - 1]->gemm->pack_x) assert_true(checked >= 20);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch),
@@ -1372,6 +1432,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_implicit_im2col),
         cmocka_unit_test(test_im2col_row_blocks),
         cmocka_unit_test(test_dwconv_small_planes),
+        cmocka_unit_test(test_gemm_shared_packed_x),
     };
     return cmocka_run_group_tests(tests, setup_configs, NULL);
 }

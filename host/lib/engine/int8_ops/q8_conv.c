@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdatomic.h>
+
 #include "core/parallel.h"
 #include "engine/int8_ops/q8_ops.h"
 
@@ -19,20 +21,25 @@ typedef struct conv_state {
     float *scale;               /* [c_out] requantization scales */
     int32_t zx, zo;
     uint8_t lo, hi;
-    size_t col_bytes;           /* im2col buffer at the start of scratch (0 = none) */
-    size_t thread_scratch;      /* per chunk, after the column buffer */
-    int64_t chunk;              /* columns or rows (GEMM) or channels (depthwise) per chunk */
-    int gemm_rows;              /* GEMM: chunks are rows of W (few output pixels), not columns */
-    int64_t row_chunk;          /* depthwise: output rows per chunk when planes are split by rows */
-    int n_row_chunks;           /* depthwise: row chunks per channel chunk (1 = whole planes) */
-    int n_chunks;
-    int64_t *col_bounds;        /* GEMM column chunks: chunk c is [col_bounds[c], col_bounds[c + 1]) */
-    int threads;                /* threads this node uses: 1 when the work is too small to share */
-    int by_image;               /* batch >= threads: each thread runs whole images, one barrier */
+    /* Work of one image (group) is a list of tasks, fixed at plan time from the shape and the
+     * thread count: GEMM column chunks [col_bounds[t], col_bounds[t + 1]) or row chunks of
+     * `chunk` rows (gemm_rows), im2col row blocks, or depthwise channel/row chunks. Threads claim
+     * tasks one at a time, so a thread the OS deschedules holds back at most one task; each
+     * running thread has its own scratch slot. Any assignment gives the same bytes. */
+    int n_tasks;
+    int64_t *col_bounds;
+    int64_t chunk;              /* GEMM rows or depthwise channels per task */
+    int gemm_rows;              /* GEMM: tasks are rows of W (few output pixels), not columns */
+    int64_t row_chunk;          /* depthwise: output rows per task when planes are split by rows */
+    int n_row_chunks;           /* depthwise: row tasks per channel chunk (1 = whole planes) */
     int64_t block_rows;         /* im2col GEMM in row blocks (0 = whole image): output rows per block */
-    int n_blocks;
-    size_t block_scratch;       /* per concurrently running block: its columns, then GEMM scratch */
-    size_t image_scratch;       /* what one image needs */
+    size_t col_bytes;           /* whole-image im2col buffer at the start of an image's scratch */
+    size_t xpack_bytes;         /* gemm_rows: X packed once for all row tasks, after col_bytes */
+    size_t slot_bytes;          /* scratch of one running task */
+    int split;                  /* threads sharing one image (1 with by_image) */
+    size_t image_scratch;       /* one image: col_bytes + split slots */
+    int threads;                /* threads this node uses: 1 when the work is too small to share */
+    int by_image;               /* batch >= threads: each thread runs whole images */
 } conv_state;
 
 static unsigned data_in(const qp_plan *plan, const qp_node *n) { (void)plan; (void)n; return 1u; }
@@ -168,24 +175,25 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
     s->threads = p->n_threads > 1 && macs >= min_macs_per_thread * p->n_threads ? p->n_threads : 1;
     s->by_image = s->threads > 1 && s->batch >= s->threads &&
                   (s->batch % s->threads == 0 || s->batch >= 3 * (int64_t)s->threads);
-    const int split = s->by_image ? 1 : s->threads; /* threads sharing one image */
+    const int split = s->split = s->by_image ? 1 : s->threads;
+    /* Tasks per image: a few per thread when it is shared, so the claims balance out */
+    const int want = split > 1 ? 4 * split : 1;
     if (st == QP_OK && s->depthwise) {
         s->dw_weights = wq;
         s->dw_bias = folded;
         wq = NULL;
         folded = NULL;
-        /* Few channels for the threads: split each plane by output rows (4 at a time suits the
-         * VNNI kernel). Any partition gives the same bytes. */
+        /* Few channels for the tasks: split each plane by output rows (4 at a time suits the
+         * VNNI kernel). */
         s->n_row_chunks = 1;
-        if (split > 1 && s->c_out < 4 * (int64_t)split && s->win.out_h > 1) {
-            s->n_chunks = qp_q8_chunks(s->c_out, 1, 1, &s->chunk);
-            s->n_row_chunks = qp_q8_chunks(s->win.out_h, split, s->win.out_h >= 4 * split ? 4 : 1, &s->row_chunk);
-            s->n_chunks *= s->n_row_chunks;
+        if (split > 1 && s->c_out < want && s->win.out_h > 1) {
+            s->n_tasks = qp_q8_chunks(s->c_out, 1, 1, &s->chunk);
+            s->n_row_chunks = qp_q8_chunks(s->win.out_h, want, s->win.out_h >= 4 * want ? 4 : 1, &s->row_chunk);
+            s->n_tasks *= s->n_row_chunks;
         } else {
-            s->n_chunks = qp_q8_chunks(s->c_out, split, 1, &s->chunk);
+            s->n_tasks = qp_q8_chunks(s->c_out, want, 1, &s->chunk);
         }
-        s->thread_scratch = align64(qp_u8_dwconv_scratch_size(&s->win));
-        s->image_scratch = s->thread_scratch * (size_t)s->n_chunks;
+        s->slot_bytes = align64(qp_u8_dwconv_scratch_size(&s->win));
     } else if (st == QP_OK) {
         const qp_u8s8_gemm_variant *gv = s->cfg->gemm;
         s->packed_group_bytes = align64(gv->pack_size(s->cout_g, s->k));
@@ -195,11 +203,8 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
             gv->pack(s->cout_g, s->k, wq + g * s->cout_g * s->k, s->k, folded + g * s->cout_g,
                      s->packed + (size_t)g * s->packed_group_bytes);
         /* Few output pixels (7x7 planes): column chunks would leave threads idle, so split the
-         * weight rows instead (each chunk reads all columns). */
+         * weight rows instead (each task reads all columns). */
         s->gemm_rows = split > 1 && s->out_plane < 2 * (int64_t)gv->nr * split && s->cout_g >= 2 * (int64_t)gv->mr;
-        /* A column buffer past L2 (SqueezeNet's 3x3s: 576 x 3025 bytes) would be written by
-         * im2col and read back cold by the GEMM: unfold and multiply a block of output rows at a
-         * time instead, each block's columns (~96 KB) still in cache. */
         /* "Same" stride-1 convs (SqueezeNet's 3x3s) need no im2col at all: the GEMM packs its
          * panels straight from the input planes (one masked load per row of X and block). */
         const qp_q8_window *cw = &s->win;
@@ -210,30 +215,35 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
          * unfold and multiply a block of output rows at a time instead (~96 KB of columns). */
         const int64_t col_total = s->k * s->out_plane;
         if (!s->pointwise && !s->implicit && !s->gemm_rows && col_total > 1024 * 1024) {
-            const int64_t row_bytes = s->k * s->win.out_w;
-            int64_t blocks = (s->win.out_h * row_bytes + 96 * 1024 - 1) / (96 * 1024);
-            if (blocks > s->win.out_h) blocks = s->win.out_h;
-            blocks = (blocks + split - 1) / split * split; /* whole blocks per thread */
+            int64_t blocks = (col_total + 96 * 1024 - 1) / (96 * 1024);
+            if (blocks < want) blocks = want;
             if (blocks > s->win.out_h) blocks = s->win.out_h;
             s->block_rows = (s->win.out_h + blocks - 1) / blocks;
-            s->n_blocks = (int)((s->win.out_h + s->block_rows - 1) / s->block_rows);
-            s->block_scratch = align64((size_t)(s->k * s->block_rows * s->win.out_w)) +
-                               align64(gv->scratch_size(s->k, s->block_rows * s->win.out_w));
-            const int running = split < s->n_blocks ? split : s->n_blocks;
-            s->image_scratch = s->block_scratch * (size_t)running;
-        } else {
-            if (s->gemm_rows) {
-                s->n_chunks = qp_q8_chunks(s->cout_g, split, gv->mr, &s->chunk);
-            } else {
-                s->col_bounds = malloc((size_t)(split + 1) * sizeof *s->col_bounds);
-                if (!s->col_bounds) st = qp_error(QP_ERR_NOMEM, "out of memory");
-                else s->n_chunks = balanced_bounds(s->out_plane, split, gv->nr, s->col_bounds, &s->chunk);
-            }
-            s->thread_scratch = align64(gv->scratch_size(s->k, s->gemm_rows ? s->out_plane : s->chunk));
+            s->n_tasks = (int)((s->win.out_h + s->block_rows - 1) / s->block_rows);
+            s->slot_bytes = align64((size_t)(s->k * s->block_rows * s->win.out_w)) +
+                            align64(gv->scratch_size(s->k, s->block_rows * s->win.out_w));
+        } else if (s->gemm_rows) {
+            s->n_tasks = qp_q8_chunks(s->cout_g, want, gv->mr, &s->chunk);
+            s->slot_bytes = align64(gv->scratch_size(s->k, s->out_plane));
             s->col_bytes = s->pointwise || s->implicit ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
-            s->image_scratch = s->col_bytes + s->thread_scratch * (size_t)(s->n_chunks > 0 ? s->n_chunks : 1);
+            /* every row task multiplies the same X: pack it once (on 7x7 planes a task's own
+             * packing was a third of its time) */
+            if (gv->pack_x && s->out_plane > 8) s->xpack_bytes = align64(gv->packed_x_size(s->k, s->out_plane));
+        } else {
+            /* column tasks of at least 64 columns (two VNNI blocks) */
+            int tasks = want;
+            const int64_t max_tasks = (s->out_plane + 63) / 64;
+            if (tasks > max_tasks) tasks = (int)(max_tasks > split ? max_tasks : split);
+            s->col_bounds = malloc((size_t)(tasks + 1) * sizeof *s->col_bounds);
+            int64_t widest = 0;
+            if (!s->col_bounds) st = qp_error(QP_ERR_NOMEM, "out of memory");
+            else s->n_tasks = balanced_bounds(s->out_plane, tasks, gv->nr, s->col_bounds, &widest);
+            s->slot_bytes = align64(gv->scratch_size(s->k, widest));
+            s->col_bytes = s->pointwise || s->implicit ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
         }
     }
+    const int running = split < s->n_tasks ? split : (s->n_tasks > 0 ? s->n_tasks : 1);
+    s->image_scratch = s->col_bytes + s->xpack_bytes + s->slot_bytes * (size_t)running;
     free(wq);
     free(bias);
     free(folded);
@@ -250,14 +260,49 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
 typedef struct conv_job {
     const conv_state *s;
     const uint8_t *x;      /* this image */
-    const uint8_t *rhs;    /* GEMM right-hand side for this group */
-    int64_t x_k_stride;
     uint8_t *y;            /* this image */
     int64_t group;
-    uint8_t *col;
-    uint8_t *scratch;
-    int threads;           /* row blocks: how many run at once (each has its own scratch slice) */
+    const uint8_t *rhs;    /* GEMM right-hand side for this group (NULL: implicit im2col) */
+    int64_t x_k_stride;
+    uint8_t *col;          /* whole-image im2col buffer */
+    const void *x_packed;  /* gemm_rows: X packed once for all tasks (NULL: each task packs) */
 } conv_job;
+
+typedef void (*conv_task_fn)(const conv_job *j, int64_t task, uint8_t *slot);
+
+/* Tasks claimed one at a time from a shared counter by `parts` threads, each with its own
+ * scratch slot (qp_parallel_for runs part p as the range [p, p + 1)). */
+typedef struct task_list {
+    const conv_job *j;
+    conv_task_fn fn;
+    int64_t n_tasks;
+    uint8_t *scratch;
+    size_t slot_bytes;
+    atomic_int_fast64_t next;
+} task_list;
+
+static void claim_tasks(void *user, int64_t begin, int64_t end) {
+    task_list *t = user;
+    (void)end;
+    uint8_t *slot = t->scratch + (size_t)begin * t->slot_bytes;
+    for (;;) {
+        const int64_t task = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (task >= t->n_tasks) return;
+        t->fn(t->j, task, slot);
+    }
+}
+
+static void run_tasks(const conv_job *j, conv_task_fn fn, int64_t n_tasks, int threads, uint8_t *scratch,
+                      size_t slot_bytes) {
+    if (threads <= 1 || n_tasks <= 1) {
+        for (int64_t task = 0; task < n_tasks; task++) fn(j, task, scratch);
+        return;
+    }
+    task_list t = {.j = j, .fn = fn, .n_tasks = n_tasks, .scratch = scratch, .slot_bytes = slot_bytes};
+    atomic_init(&t.next, 0);
+    const int parts = threads < n_tasks ? threads : (int)n_tasks;
+    qp_parallel_for(parts, parts, claim_tasks, &t);
+}
 
 static void im2col_range(void *user, int64_t begin, int64_t end) {
     const conv_job *j = user;
@@ -267,115 +312,86 @@ static void im2col_range(void *user, int64_t begin, int64_t end) {
                    j->col + begin * taps * s->out_plane);
 }
 
-static void gemm_range(void *user, int64_t begin, int64_t end) {
-    const conv_job *j = user;
+static void gemm_task(const conv_job *j, int64_t task, uint8_t *slot) {
     const conv_state *s = j->s;
-    for (int64_t c = begin; c < end; c++) {
-        int64_t n0 = 0, n = s->out_plane, m0 = 0, m1 = s->cout_g;
-        if (!s->gemm_rows) {
-            n0 = s->col_bounds[c];
-            n = s->col_bounds[c + 1] - n0;
-        } else {
-            m0 = c * s->chunk;
-            m1 = m0 + s->chunk < s->cout_g ? m0 + s->chunk : s->cout_g;
-            n0 = 0;
-            n = s->out_plane;
-        }
-        qp_u8s8_gemm_implicit im = {
-            .input = j->x + j->group * s->cin_g * s->in_plane, .h = s->win.in_h, .w = s->win.in_w,
-            .kernel_h = s->win.kernel_h, .kernel_w = s->win.kernel_w, .pad_top = s->win.pad_top,
-            .pad_left = s->win.pad_left, .n0 = n0, .zero_point = (uint8_t)s->zx,
-        };
-        qp_u8s8_gemm_args a = {
-            .m = s->cout_g, .n = n, .k = s->k, .m_begin = m0, .m_end = m1,
-            .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
-            .x = s->implicit ? NULL : j->rhs + n0, .x_k_stride = j->x_k_stride, .x_n_stride = 1,
-            .implicit = s->implicit ? &im : NULL,
-            .out = j->y + j->group * s->cout_g * s->out_plane + n0, .out_m_stride = s->out_plane, .out_n_stride = 1,
-            .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi,
-            .scratch = j->scratch + (size_t)c * s->thread_scratch,
-        };
-        s->cfg->gemm->run(&a);
+    int64_t n0 = 0, n = s->out_plane, m0 = 0, m1 = s->cout_g;
+    if (s->gemm_rows) {
+        m0 = task * s->chunk;
+        m1 = m0 + s->chunk < s->cout_g ? m0 + s->chunk : s->cout_g;
+    } else {
+        n0 = s->col_bounds[task];
+        n = s->col_bounds[task + 1] - n0;
     }
-}
-
-static void dw_range(void *user, int64_t begin, int64_t end) {
-    const conv_job *j = user;
-    const conv_state *s = j->s;
-    const int64_t taps = s->win.kernel_h * s->win.kernel_w;
-    for (int64_t c = begin; c < end; c++) {
-        int64_t cc = c / s->n_row_chunks, rc = c % s->n_row_chunks;
-        int64_t c0 = cc * s->chunk, nc = s->c_out - c0 < s->chunk ? s->c_out - c0 : s->chunk;
-        int64_t r0 = 0, r1 = 0; /* 0, 0 = all rows */
-        if (s->n_row_chunks > 1) {
-            r0 = rc * s->row_chunk;
-            r1 = r0 + s->row_chunk < s->win.out_h ? r0 + s->row_chunk : s->win.out_h;
-        }
-        qp_u8_dwconv_args a = {
-            .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->dw_weights + c0 * taps,
-            .bias = s->dw_bias + c0, .input_zero_point = s->zx, .scale = s->scale + c0,
-            .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi, .output = j->y + c0 * s->out_plane,
-            .scratch = j->scratch + (size_t)c * s->thread_scratch, .row_begin = r0, .row_end = r1,
-        };
-        s->cfg->dwconv(&a);
-    }
-}
-
-/* Which of qp_parallel_for's parts the range starting at `begin` is: parts are
- * [n*p/T, n*(p+1)/T) with T = min(threads, n), so the first item names the part. Used to give
- * each concurrently running part its own slice of scratch. */
-static int64_t part_of(int64_t begin, int64_t n_items, int threads) {
-    const int64_t t = threads < n_items ? threads : n_items;
-    return t <= 1 ? 0 : (begin * t + n_items - 1) / n_items;
-}
-
-/* Output rows [oh0, oh1) of group g: im2col of just those rows (a window shifted by oh0 rows:
- * pad_top goes negative past the top padding, which the im2col kernels take as plain
- * arithmetic), then the GEMM on them, both in this block's scratch. */
-static void conv_row_block(const conv_job *j, int64_t oh0, int64_t oh1, uint8_t *scratch) {
-    const conv_state *s = j->s;
-    qp_q8_window sub = s->win;
-    sub.out_h = oh1 - oh0;
-    sub.pad_top = s->win.pad_top - oh0 * s->win.stride_h;
-    const int64_t n = sub.out_h * sub.out_w;
-    uint8_t *col = scratch;
-    s->cfg->im2col(&sub, s->cin_g, j->x + j->group * s->cin_g * s->in_plane, (uint8_t)s->zx, col);
+    qp_u8s8_gemm_implicit im = {
+        .input = j->x + j->group * s->cin_g * s->in_plane, .h = s->win.in_h, .w = s->win.in_w,
+        .kernel_h = s->win.kernel_h, .kernel_w = s->win.kernel_w, .pad_top = s->win.pad_top,
+        .pad_left = s->win.pad_left, .n0 = n0, .zero_point = (uint8_t)s->zx,
+    };
     qp_u8s8_gemm_args a = {
-        .m = s->cout_g, .n = n, .k = s->k, .m_begin = 0, .m_end = s->cout_g,
+        .m = s->cout_g, .n = n, .k = s->k, .m_begin = m0, .m_end = m1,
         .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
-        .x = col, .x_k_stride = n, .x_n_stride = 1,
-        .out = j->y + j->group * s->cout_g * s->out_plane + oh0 * s->win.out_w, .out_m_stride = s->out_plane,
-        .out_n_stride = 1, .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo,
-        .qmax = s->hi, .scratch = scratch + align64((size_t)(s->k * s->block_rows * s->win.out_w)),
+        .x = s->implicit ? NULL : j->rhs + n0, .x_k_stride = j->x_k_stride, .x_n_stride = 1,
+        .implicit = s->implicit ? &im : NULL, .x_packed = j->x_packed,
+        .out = j->y + j->group * s->cout_g * s->out_plane + n0, .out_m_stride = s->out_plane, .out_n_stride = 1,
+        .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi,
+        .scratch = slot,
     };
     s->cfg->gemm->run(&a);
 }
 
-static void block_range(void *user, int64_t begin, int64_t end) {
-    const conv_job *j = user;
+/* Output rows of one block of group g: im2col of just those rows (a window shifted by oh0 rows:
+ * pad_top goes negative past the top padding, which the im2col kernels take as plain
+ * arithmetic), then the GEMM on them, both in the task's slot. */
+static void block_task(const conv_job *j, int64_t task, uint8_t *slot) {
     const conv_state *s = j->s;
-    uint8_t *scratch = j->scratch + (size_t)part_of(begin, s->n_blocks, j->threads) * s->block_scratch;
-    for (int64_t b = begin; b < end; b++) {
-        const int64_t oh0 = b * s->block_rows;
-        conv_row_block(j, oh0, oh0 + s->block_rows < s->win.out_h ? oh0 + s->block_rows : s->win.out_h, scratch);
-    }
+    const int64_t oh0 = task * s->block_rows;
+    qp_q8_window sub = s->win;
+    sub.out_h = oh0 + s->block_rows < s->win.out_h ? s->block_rows : s->win.out_h - oh0;
+    sub.pad_top = s->win.pad_top - oh0 * s->win.stride_h;
+    const int64_t n = sub.out_h * sub.out_w;
+    s->cfg->im2col(&sub, s->cin_g, j->x + j->group * s->cin_g * s->in_plane, (uint8_t)s->zx, slot);
+    qp_u8s8_gemm_args a = {
+        .m = s->cout_g, .n = n, .k = s->k, .m_begin = 0, .m_end = s->cout_g,
+        .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
+        .x = slot, .x_k_stride = n, .x_n_stride = 1,
+        .out = j->y + j->group * s->cout_g * s->out_plane + oh0 * s->win.out_w, .out_m_stride = s->out_plane,
+        .out_n_stride = 1, .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo,
+        .qmax = s->hi, .scratch = slot + align64((size_t)(s->k * s->block_rows * s->win.out_w)),
+    };
+    s->cfg->gemm->run(&a);
 }
 
-/* One image, shared by `threads` threads (1: run inline). */
+static void dw_task(const conv_job *j, int64_t task, uint8_t *slot) {
+    const conv_state *s = j->s;
+    const int64_t taps = s->win.kernel_h * s->win.kernel_w;
+    const int64_t cc = task / s->n_row_chunks, rc = task % s->n_row_chunks;
+    const int64_t c0 = cc * s->chunk, nc = s->c_out - c0 < s->chunk ? s->c_out - c0 : s->chunk;
+    int64_t r0 = 0, r1 = 0; /* 0, 0 = all rows */
+    if (s->n_row_chunks > 1) {
+        r0 = rc * s->row_chunk;
+        r1 = r0 + s->row_chunk < s->win.out_h ? r0 + s->row_chunk : s->win.out_h;
+    }
+    qp_u8_dwconv_args a = {
+        .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->dw_weights + c0 * taps,
+        .bias = s->dw_bias + c0, .input_zero_point = s->zx, .scale = s->scale + c0,
+        .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi, .output = j->y + c0 * s->out_plane,
+        .scratch = slot, .row_begin = r0, .row_end = r1,
+    };
+    s->cfg->dwconv(&a);
+}
+
+/* One image, shared by `threads` threads (1: run inline); scratch: its image_scratch bytes. */
 static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_t *scratch, int threads) {
-    conv_job j = {.s = s, .x = x, .y = y, .col = scratch, .scratch = scratch + s->col_bytes};
+    conv_job j = {.s = s, .x = x, .y = y, .col = scratch};
+    uint8_t *xpack = scratch + s->col_bytes, *slots = xpack + s->xpack_bytes;
     if (s->depthwise) {
-        if (threads > 1) qp_parallel_for(threads, s->n_chunks, dw_range, &j);
-        else dw_range(&j, 0, s->n_chunks);
+        run_tasks(&j, dw_task, s->n_tasks, threads, slots, s->slot_bytes);
         return;
     }
     for (int64_t g = 0; g < s->group; g++) {
         j.group = g;
         if (s->block_rows) {
-            j.scratch = scratch;
-            j.threads = threads;
-            if (threads > 1) qp_parallel_for(threads, s->n_blocks, block_range, &j);
-            else block_range(&j, 0, s->n_blocks);
+            run_tasks(&j, block_task, s->n_tasks, threads, slots, s->slot_bytes);
             continue;
         }
         if (s->pointwise) {
@@ -387,24 +403,25 @@ static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_
             j.rhs = j.col;
             j.x_k_stride = s->out_plane;
         }
-        if (threads > 1) qp_parallel_for(threads, s->n_chunks, gemm_range, &j);
-        else gemm_range(&j, 0, s->n_chunks);
+        j.x_packed = NULL;
+        if (s->xpack_bytes) {
+            const qp_u8s8_gemm_implicit im = {
+                .input = j.x + g * s->cin_g * s->in_plane, .h = s->win.in_h, .w = s->win.in_w,
+                .kernel_h = s->win.kernel_h, .kernel_w = s->win.kernel_w, .pad_top = s->win.pad_top,
+                .pad_left = s->win.pad_left, .n0 = 0, .zero_point = (uint8_t)s->zx,
+            };
+            const qp_u8s8_gemm_args all = {.n = s->out_plane, .k = s->k, .x = j.rhs, .x_k_stride = j.x_k_stride,
+                                           .x_n_stride = 1, .implicit = s->implicit ? &im : NULL};
+            s->cfg->gemm->pack_x(&all, xpack);
+            j.x_packed = xpack;
+        }
+        run_tasks(&j, gemm_task, s->n_tasks, threads, slots, s->slot_bytes);
     }
 }
 
-typedef struct batch_job {
-    const conv_state *s;
-    const uint8_t *x;
-    uint8_t *y;
-    uint8_t *scratch;
-} batch_job;
-
-static void image_range(void *user, int64_t begin, int64_t end) {
-    const batch_job *b = user;
-    const conv_state *s = b->s;
-    uint8_t *scratch = b->scratch + (size_t)part_of(begin, s->batch, s->threads) * s->image_scratch;
-    for (int64_t n = begin; n < end; n++)
-        conv_image(s, b->x + n * s->c_in * s->in_plane, b->y + n * s->c_out * s->out_plane, scratch, 1);
+static void image_task(const conv_job *j, int64_t n, uint8_t *slot) {
+    const conv_state *s = j->s;
+    conv_image(s, j->x + n * s->c_in * s->in_plane, j->y + n * s->c_out * s->out_plane, slot, 1);
 }
 
 static qp_status conv_run(qp_op_context *ctx) {
@@ -413,14 +430,13 @@ static qp_status conv_run(qp_op_context *ctx) {
     uint8_t *y = ctx->outputs[0]->data;
     uint8_t *scratch = ctx->scratch;
     const int threads = s->threads < ctx->n_threads ? s->threads : ctx->n_threads;
-    if (s->by_image && threads == s->threads) {
-        batch_job b = {.s = s, .x = x, .y = y, .scratch = scratch};
-        qp_parallel_for(threads, s->batch, image_range, &b);
+    if (s->by_image) { /* images are the tasks; each image runs on one thread */
+        const conv_job j = {.s = s, .x = x, .y = y};
+        run_tasks(&j, image_task, s->batch, threads, scratch, s->image_scratch);
         return QP_OK;
     }
     for (int64_t n = 0; n < s->batch; n++)
-        conv_image(s, x + n * s->c_in * s->in_plane, y + n * s->c_out * s->out_plane, scratch,
-                   s->by_image ? 1 : threads);
+        conv_image(s, x + n * s->c_in * s->in_plane, y + n * s->c_out * s->out_plane, scratch, threads);
     return QP_OK;
 }
 

@@ -1,0 +1,147 @@
+/* test_q8_conv.c — the int8 Conv's work splits (whole images per thread, im2col row blocks, row and channel chunks, small planes) give the same bytes for any thread count and batch, equal to QUANTSIM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "test_support.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(float lo, float hi) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return lo + (hi - lo) * (float)((rng_state >> 11) * (1.0 / 9007199254740992.0));
+}
+
+static void init_tensor(qp_graph *g, const char *name, qp_shape shape, float lo, float hi) {
+    int64_t n = qp_shape_numel(&shape);
+    float *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; i < n; i++) v[i] = frand(lo, hi);
+    qp_test_add_initializer(g, name, &shape, v);
+    free(v);
+}
+
+/* Conv(x, w, b) with a 3x3 (or 1x1) kernel, pads 1 (or 0), stride s, group g; returns the output
+ * name. */
+static void conv(qp_graph *g, const char *name, const char *in, const char *out, int64_t cin, int64_t cout, int64_t k,
+                 int64_t stride, int64_t group) {
+    char w[64], b[64];
+    snprintf(w, sizeof w, "%s.w", name);
+    snprintf(b, sizeof b, "%s.b", name);
+    init_tensor(g, w, (qp_shape){.rank = 4, .dims = {cout, cin / group, k, k}}, -0.4f, 0.4f);
+    init_tensor(g, b, (qp_shape){.rank = 1, .dims = {cout}}, -0.2f, 0.2f);
+    int ins[3] = {qp_graph_get_or_add_tensor(g, in), qp_graph_find_tensor(g, w), qp_graph_find_tensor(g, b)};
+    int o = qp_graph_get_or_add_tensor(g, out);
+    int id = qp_graph_add_node(g, name, "Conv", "", ins, 3, &o, 1);
+    assert_true(id >= 0);
+    const int64_t p = k / 2, pads[4] = {p, p, p, p}, strides[2] = {stride, stride};
+    qp_attr *a = qp_node_add_attr(&g->nodes[id], "pads", QP_ATTR_INTS);
+    a->ints = malloc(4 * sizeof *a->ints);
+    memcpy(a->ints, pads, sizeof pads);
+    a->n = 4;
+    a = qp_node_add_attr(&g->nodes[id], "strides", QP_ATTR_INTS);
+    a->ints = malloc(2 * sizeof *a->ints);
+    memcpy(a->ints, strides, sizeof strides);
+    a->n = 2;
+    a = qp_node_add_attr(&g->nodes[id], "group", QP_ATTR_INT);
+    a->i = group;
+}
+
+/* Activations: asymmetric 8-bit over [-range, range]; weights: symmetric per channel from
+ * their values. */
+static qp_encodings *encodings_for(const qp_graph *g) {
+    qp_encodings *e = qp_encodings_new(g->n_tensors);
+    assert_non_null(e);
+    for (int t = 0; t < g->n_tensors; t++) {
+        const qp_tensor *x = g->tensors[t];
+        if (!x->is_initializer) { /* activations (their dtype is only known after inference) */
+            const float mn = -3.0f, mx = 3.0f;
+            assert_int_equal(qp_encodings_set_range(e, t, 8, 0, -1, 1, &mn, &mx), QP_OK);
+        } else if (x->dtype == QP_DT_FLOAT && x->shape.rank == 4) {
+            const int64_t ch = x->shape.dims[0], inner = qp_shape_numel(&x->shape) / ch;
+            float *mn = calloc((size_t)ch, sizeof *mn), *mx = calloc((size_t)ch, sizeof *mx);
+            const float *v = x->data;
+            for (int64_t i = 0; i < ch * inner; i++) {
+                if (v[i] < mn[i / inner]) mn[i / inner] = v[i];
+                if (v[i] > mx[i / inner]) mx[i / inner] = v[i];
+            }
+            assert_int_equal(qp_encodings_set_range(e, t, 8, 1, 0, (int)ch, mn, mx), QP_OK);
+            free(mn);
+            free(mx);
+        }
+    }
+    return e;
+}
+
+static float *run(const qp_graph *g, const qp_encodings *e, qp_engine_mode mode, int batch, int threads,
+                  const float *x, size_t *n_out) {
+    qp_plan_options o = {.mode = mode, .batch = batch, .n_threads = threads, .encodings = e};
+    qp_plan *plan = NULL;
+    if (qp_plan_create(g, &o, &plan) != QP_OK) fail_msg("plan: %s", qp_error_message());
+    if (mode == QP_MODE_INT8 && qp_plan_num_fp32_fallbacks(plan) != 0)
+        fail_msg("node %d runs in fp32: %s", qp_plan_fp32_fallback_node(plan, 0), qp_plan_fp32_fallback_reason(plan, 0));
+    qp_value *in = qp_plan_input(plan, 0);
+    memcpy(in->data, x, in->nbytes);
+    assert_int_equal(qp_plan_run(plan), QP_OK);
+    const qp_value *y = qp_plan_output(plan, 0);
+    float *copy = malloc(y->nbytes);
+    memcpy(copy, y->data, y->nbytes);
+    *n_out = y->nbytes;
+    qp_plan_free(plan);
+    return copy;
+}
+
+/* x [N, 16, 40, 40] -> 3x3 16->32 (im2col in row blocks: 144 x 1600 columns) -> depthwise 3x3
+ * s2 (20x20 rows) -> 1x1 32->48 -> 3x3 s2 48->48 (10x10, whole-image im2col) -> depthwise 3x3 on
+ * 10x10 and s2 to 5x5 (flat small-plane kernel) -> grouped 3x3 (2 groups) -> 1x1 on 5x5. */
+static void test_splits_give_the_same_bytes(void **state) {
+    (void)state;
+    qp_graph *g = qp_graph_new();
+    g->opsets = calloc(1, sizeof *g->opsets);
+    g->opsets[0].domain = strdup("");
+    g->opsets[0].version = 13;
+    g->n_opsets = 1;
+    qp_test_add_input(g, "x", QP_DT_FLOAT, &(qp_shape){.rank = 4, .dims = {-1, 16, 40, 40}});
+    conv(g, "c1", "x", "a1", 16, 32, 3, 1, 1);
+    conv(g, "d1", "a1", "a2", 32, 32, 3, 2, 32);
+    conv(g, "p1", "a2", "a3", 32, 48, 1, 1, 1);
+    conv(g, "c2", "a3", "a4", 48, 48, 3, 2, 1);
+    conv(g, "d2", "a4", "a5", 48, 48, 3, 1, 48);
+    conv(g, "d3", "a5", "a6", 48, 48, 3, 2, 48);
+    conv(g, "g1", "a6", "a7", 48, 48, 3, 1, 2);
+    conv(g, "p2", "a7", "y", 48, 24, 1, 1, 1);
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    assert_int_equal(qp_graph_finalize(g), QP_OK);
+    qp_encodings *e = encodings_for(g);
+    static const int batches[] = {1, 3, 8};
+    for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+        const int batch = batches[bi];
+        const size_t n_in = (size_t)batch * 16 * 40 * 40;
+        float *x = malloc(n_in * sizeof *x);
+        for (size_t i = 0; i < n_in; i++) x[i] = frand(-2.5f, 2.5f);
+        size_t n_ref, n;
+        float *ref = run(g, e, QP_MODE_INT8, batch, 1, x, &n_ref);
+        float *sim = run(g, e, QP_MODE_QUANTSIM, batch, 1, x, &n);
+        assert_int_equal(n, n_ref);
+        if (memcmp(sim, ref, n)) fail_msg("batch %d: INT8 differs from QUANTSIM", batch);
+        free(sim);
+        for (int threads = 2; threads <= 4; threads++) {
+            float *got = run(g, e, QP_MODE_INT8, batch, threads, x, &n);
+            assert_int_equal(n, n_ref);
+            if (memcmp(got, ref, n)) fail_msg("batch %d: %d threads differ from 1 thread", batch, threads);
+            free(got);
+        }
+        free(ref);
+        free(x);
+    }
+    qp_encodings_free(e);
+    qp_graph_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_splits_give_the_same_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
