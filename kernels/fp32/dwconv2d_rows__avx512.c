@@ -37,6 +37,8 @@ static inline __attribute__((always_inline)) void dw_rows(const qp_f32_dwconv2d_
     }
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512 bias = _mm512_set1_ps(a->bias);
+    const __m512 lo_v = _mm512_set1_ps(a->lo), hi_v = _mm512_set1_ps(a->hi);
+    const int clamp = a->clamp;
     const float *k = a->kernel;
     for (int64_t oh = 0; oh < OH; oh++) {
         int64_t kh_b = 0, kh_e = KH;
@@ -63,6 +65,7 @@ static inline __attribute__((always_inline)) void dw_rows(const qp_f32_dwconv2d_
                     acc = _mm512_fmadd_ps(v, _mm512_set1_ps(k[kh * KW + kw]), acc);
                 }
             }
+            if (clamp) acc = _mm512_min_ps(hi_v, _mm512_max_ps(lo_v, acc)); /* keeps NaN, as Clip */
             _mm512_mask_storeu_ps(out + x0, store_mask[ci], acc);
         }
     }
@@ -98,6 +101,7 @@ static void dw_small_planes(const qp_f32_dwconv2d_args *a, int64_t planes) {
         }
     }
     const int64_t in_plane = H * W;
+    const __m512 lo_v = _mm512_set1_ps(a->lo), hi_v = _mm512_set1_ps(a->hi);
     for (int64_t p = 0; p < planes; p++) {
         const float *in = a->input + p * in_plane, *k = a->kernel + p * taps;
         float *out = a->output + p * n;
@@ -109,6 +113,7 @@ static void dw_small_planes(const qp_f32_dwconv2d_args *a, int64_t planes) {
                 const float *src = (const float *)((const char *)in + (16 * v + offset[t]) * (int64_t)sizeof(float));
                 acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v][t], src), _mm512_set1_ps(k[t]), acc);
             }
+            if (a->clamp) acc = _mm512_min_ps(hi_v, _mm512_max_ps(lo_v, acc)); /* keeps NaN, as Clip */
             _mm512_mask_storeu_ps(out + 16 * v, out_mask[v], acc);
         }
     }

@@ -9,3 +9,5 @@
 #include "kernels/fp32/dwconv2d.inc.h"
 #include "kernels/fp32/pool.inc.h"
 #include "kernels/fp32/gemm_pack.inc.h"
+#include "kernels/fp32/gemm_small_m.inc.h"
+#include "kernels/fp32/clamp.inc.h"

@@ -7,11 +7,14 @@
 #include "kernels/fp32/f32_kernels.h"
 
 static const qp_f32_config config_ref = {"ref", qp_f32_dwconv2d__ref, qp_f32_pool__ref,
-                                         {qp_f32_gemm_ukernel_4x16__ref, qp_f32_gemm_pack_window__ref, 4, 16, 1}};
+                                         {qp_f32_gemm_ukernel_4x16__ref, qp_f32_gemm_pack_window__ref, 4, 16, 1},
+                                         qp_f32_gemm_small_m__ref, qp_f32_clamp__ref};
 static const qp_f32_config config_avx2 = {"avx2", qp_f32_dwconv2d__avx2, qp_f32_pool__avx2,
-                                          {qp_f32_gemm_ukernel_6x16__avx2, qp_f32_gemm_pack_window__avx2, 6, 16, 8}};
+                                          {qp_f32_gemm_ukernel_6x16__avx2, qp_f32_gemm_pack_window__avx2, 6, 16, 8},
+                                          qp_f32_gemm_small_m__avx2, qp_f32_clamp__avx2};
 static const qp_f32_config config_avx512 = {"avx512", qp_f32_dwconv2d__avx512, qp_f32_pool__avx512,
-                                            {qp_f32_gemm_ukernel_8x48__avx512, qp_f32_gemm_pack_window__avx512, 8, 48, 16}};
+                                            {qp_f32_gemm_ukernel_8x48__avx512, qp_f32_gemm_pack_window__avx512, 8, 48, 16},
+                                            qp_f32_gemm_small_m__avx512, qp_f32_clamp__avx512};
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static const qp_f32_config *config_chosen = &config_ref;

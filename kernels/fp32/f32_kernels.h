@@ -90,6 +90,22 @@ int qp_f32_gemm_blocks(const qp_f32_gemm_args *args);
  * product); blocks touch disjoint parts of C. */
 void qp_f32_gemm_block(const qp_f32_gemm_args *args, int block, int n_blocks);
 
+/* A few rows of A (fully connected layers at small batch): qp_f32_gemm_block computes them with the
+ * config's small_m kernel (kernels/fp32/gemm_small_m.inc.h), which streams B once instead of packing it
+ * per call. Columns [n_begin, n_end) of C; A not transposed; m <= QP_F32_SMALL_M. */
+#define QP_F32_SMALL_M 4
+typedef void (*qp_f32_gemm_small_m_fn)(const qp_f32_gemm_args *args, int64_t n_begin, int64_t n_end);
+void qp_f32_gemm_small_m__ref(const qp_f32_gemm_args *args, int64_t n_begin, int64_t n_end);
+void qp_f32_gemm_small_m__avx2(const qp_f32_gemm_args *args, int64_t n_begin, int64_t n_end);
+void qp_f32_gemm_small_m__avx512(const qp_f32_gemm_args *args, int64_t n_begin, int64_t n_end);
+
+/* Relu/Clip on floats: out[i] = min(max(in[i], lo), hi) in Clip's compare-and-select form (NaN stays
+ * NaN; lo = -INFINITY / hi = INFINITY leave that side open); out may equal in. */
+typedef void (*qp_f32_clamp_fn)(const float *in, float *out, int64_t n, float lo, float hi);
+void qp_f32_clamp__ref(const float *in, float *out, int64_t n, float lo, float hi);
+void qp_f32_clamp__avx2(const float *in, float *out, int64_t n, float lo, float hi);
+void qp_f32_clamp__avx512(const float *in, float *out, int64_t n, float lo, float hi);
+
 /* --- depthwise 2-D convolution, one channel plane (kernels/fp32/dwconv2d.inc.h) --- */
 
 typedef struct qp_f32_dwconv2d_args {
@@ -101,6 +117,8 @@ typedef struct qp_f32_dwconv2d_args {
     float *output;         /* out H x W (per plane, planes consecutive) */
     int64_t planes;        /* planes in one call (0 means 1): setup shared by small planes */
     const float *biases;   /* per-plane bias, or NULL */
+    int clamp;             /* nonzero: every output v becomes min(max(v, lo), hi) as Clip computes it */
+    float lo, hi;
 } qp_f32_dwconv2d_args;
 
 /* Bytes of scratch for one call: the zero-padded plane plus a wide output row block. */
@@ -227,6 +245,8 @@ typedef struct qp_f32_config {
     qp_f32_dwconv2d_fn dwconv2d;
     qp_f32_pool_fn pool;
     qp_f32_gemm_kernel gemm;
+    qp_f32_gemm_small_m_fn gemm_small_m;
+    qp_f32_clamp_fn clamp;
 } qp_f32_config;
 
 /* The variants this CPU runs best; read once (pthread_once). QPIPE_ISA=ref|avx2|avx512 caps it

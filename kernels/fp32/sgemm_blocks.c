@@ -47,6 +47,15 @@ void qp_f32_gemm_block(const qp_f32_gemm_args *g, int block, int n_blocks) {
         c += begin * g->ldc;
         m = end - begin;
     }
+    /* a few rows (batch 1-4 fully connected): stream B once; OpenBLAS would pack it per call */
+    if (!g->trans_a && m <= QP_F32_SMALL_M && g->k > 0) {
+        qp_f32_gemm_args rows = *g; /* the kernel indexes B and C by absolute column */
+        rows.a = a;
+        rows.c = split_n ? g->c : c;
+        rows.m = m;
+        qp_f32_get_config()->gemm_small_m(&rows, split_n ? begin : 0, split_n ? end : n);
+        return;
+    }
     if (g->k == 0) {
         /* BLAS scales C by beta; do the same without passing a zero leading dimension */
         for (int64_t i = 0; i < m; i++)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/plan_internal.h" /* step counts: which Relu/Clip the fp32 planner fused */
 #include "test_support.h"
 
 /* A node with up to three inputs (NULL = none) and one output, by tensor name. */
@@ -290,12 +291,157 @@ static void test_outputs_survive_and_repeat(void **state) {
     qp_graph_free(g);
 }
 
+/* ---- Relu/Clip fused into Conv (fp32 plans without an observer) --------------------------- */
+
+static void set_ints(qp_graph *g, int node_id, const char *name, const int64_t *v, int n) {
+    qp_attr *a = qp_node_add_attr(&g->nodes[node_id], name, QP_ATTR_INTS);
+    assert_non_null(a);
+    a->ints = malloc((size_t)n * sizeof *a->ints);
+    assert_non_null(a->ints);
+    memcpy(a->ints, v, (size_t)n * sizeof *a->ints);
+    a->n = n;
+}
+
+/* Conv with weights [c_out, c_in / group, k, k] and a bias, seeded values. */
+static void conv_node(qp_graph *g, const char *name, const char *x, const char *y, int64_t c_in, int64_t c_out,
+                      int64_t group, int64_t k, int64_t stride, int64_t pad, uint32_t seed) {
+    char wname[64], bname[64];
+    snprintf(wname, sizeof wname, "%s_w", name);
+    snprintf(bname, sizeof bname, "%s_b", name);
+    qp_shape ws = {.rank = 4, .dims = {c_out, c_in / group, k, k}}, bs = {.rank = 1, .dims = {c_out}};
+    const int64_t nw = qp_shape_numel(&ws);
+    float *w = malloc((size_t)nw * sizeof *w), *b = malloc((size_t)c_out * sizeof *b);
+    for (int64_t i = 0; i < nw; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        w[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 2.0f;
+    }
+    for (int64_t i = 0; i < c_out; i++) b[i] = (float)(i % 5) - 2.0f;
+    qp_test_add_initializer(g, wname, &ws, w);
+    qp_test_add_initializer(g, bname, &bs, b);
+    free(w);
+    free(b);
+    const int id = node(g, name, "Conv", x, wname, bname, y);
+    const int64_t ks[2] = {k, k}, st[2] = {stride, stride}, pads[4] = {pad, pad, pad, pad};
+    set_ints(g, id, "kernel_shape", ks, 2);
+    set_ints(g, id, "strides", st, 2);
+    set_ints(g, id, "pads", pads, 4);
+    qp_attr *a = qp_node_add_attr(&g->nodes[id], "group", QP_ATTR_INT);
+    assert_non_null(a);
+    a->i = group;
+}
+
+typedef struct conv_seen {
+    int tensor;
+    int negatives; /* values below zero the observer saw in `tensor` */
+} conv_seen;
+
+static void count_negatives(void *user, int tensor_id, const qp_value *v) {
+    conv_seen *s = user;
+    if (tensor_id != s->tensor) return;
+    for (int64_t i = 0; i < qp_shape_numel(&v->shape); i++) s->negatives += ((const float *)v->data)[i] < 0;
+}
+
+/* Runs g with and without an observer (which turns fusion off) at 1 and 2 threads: outputs must be
+ * bit-identical, since the fused epilogue clamps the same floats Relu/Clip would. Returns how many
+ * steps fusion removed; the observer must have seen `observed` unclamped. */
+static int check_fusion_invisible(qp_graph *g, int observed) {
+    int removed = -1;
+    for (int threads = 1; threads <= 2; threads++) {
+        conv_seen seen_conv = {observed, 0};
+        qp_plan_options fused_o = {.n_threads = threads};
+        qp_plan_options plain_o = {.n_threads = threads, .observer = count_negatives, .observer_user = &seen_conv};
+        qp_plan *fused = plan_ok(g, &fused_o), *plain = plan_ok(g, &plain_o);
+        qp_value *xf = qp_plan_input(fused, 0), *xp = qp_plan_input(plain, 0);
+        float *x = xf->data;
+        uint32_t seed = 7;
+        for (size_t i = 0; i < xf->nbytes / sizeof(float); i++) {
+            seed = seed * 1664525u + 1013904223u;
+            x[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 8.0f;
+        }
+        x[3] = NAN; /* NaN passes through Clip and the fused clamp alike */
+        x[5] = -0.0f;
+        memcpy(xp->data, x, xf->nbytes);
+        assert_int_equal(qp_plan_run(fused), QP_OK);
+        assert_int_equal(qp_plan_run(plain), QP_OK);
+        for (int o = 0; o < qp_plan_num_outputs(fused); o++) {
+            const qp_value *a = qp_plan_output(fused, o), *b = qp_plan_output(plain, o);
+            assert_int_equal(a->nbytes, b->nbytes);
+            assert_memory_equal(a->data, b->data, a->nbytes);
+        }
+        assert_true(seen_conv.negatives > 0); /* the observer saw the Conv output before the clamp */
+        if (removed < 0) removed = plain->n_steps - fused->n_steps;
+        assert_int_equal(plain->n_steps - fused->n_steps, removed);
+        qp_plan_free(fused);
+        qp_plan_free(plain);
+    }
+    return removed;
+}
+
+/* im2col, depthwise (small and large planes, stride 1 and 2) and pointwise Convs, each followed by
+ * Relu or Clip with constant bounds; Convs whose output is a graph output or has a second reader
+ * keep their activation as a step. */
+static void test_conv_clamp_fusion(void **state) {
+    (void)state;
+    qp_graph *g = new_graph();
+    qp_shape xs = {.rank = 4, .dims = {2, 8, 40, 40}}, scalar = {.rank = 0};
+    qp_test_add_input(g, "x", QP_DT_FLOAT, &xs);
+    const float six = 6.0f, zero = 0.0f;
+    qp_test_add_initializer(g, "lo", &scalar, &zero);
+    qp_test_add_initializer(g, "hi", &scalar, &six);
+    conv_node(g, "c1", "x", "y1", 8, 16, 1, 3, 1, 1, 1);          /* im2col */
+    node(g, "r1", "Relu", "y1", NULL, NULL, "a1");
+    conv_node(g, "c2", "a1", "y2", 16, 16, 16, 3, 1, 1, 2);       /* depthwise, 40x40 plane */
+    node(g, "k2", "Clip", "y2", "lo", "hi", "a2");
+    conv_node(g, "c3", "a2", "y3", 16, 16, 16, 3, 2, 1, 3);       /* depthwise, stride 2 */
+    const int clip3_in[3] = {qp_graph_find_tensor(g, "y3"), -1, qp_graph_find_tensor(g, "hi")}; /* max only */
+    const int clip3_out = qp_graph_get_or_add_tensor(g, "a3");
+    assert_true(qp_graph_add_node(g, "k3", "Clip", "", clip3_in, 3, &clip3_out, 1) >= 0);
+    conv_node(g, "c4", "a3", "y4", 16, 24, 1, 1, 1, 0, 4);        /* pointwise */
+    node(g, "k4", "Clip", "y4", "lo", NULL, "a4");                /* min only */
+    conv_node(g, "c5", "a4", "y5", 24, 24, 24, 3, 1, 1, 5);       /* depthwise, small plane */
+    node(g, "r5", "Relu", "y5", NULL, NULL, "a5");
+    conv_node(g, "c6", "a5", "y6", 24, 8, 1, 1, 1, 0, 6);         /* graph output: not fused */
+    node(g, "r6", "Relu", "y6", NULL, NULL, "a6");
+    conv_node(g, "c7", "a5", "y7", 24, 8, 1, 3, 1, 1, 7);         /* a second reader: not fused */
+    node(g, "r7", "Relu", "y7", NULL, NULL, "a7");
+    node(g, "add", "Add", "a7", "y7", NULL, "s7");
+    qp_test_add_output(g, qp_graph_find_tensor(g, "a6"));
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y6"));
+    qp_test_add_output(g, qp_graph_find_tensor(g, "s7"));
+    finalize(g);
+    assert_int_equal(check_fusion_invisible(g, qp_graph_find_tensor(g, "y1")), 5);
+    qp_graph_free(g);
+}
+
+/* Clip before opset 11 takes its bounds from attributes (default: the float limits). */
+static void test_conv_clamp_fusion_clip_attributes(void **state) {
+    (void)state;
+    qp_graph *g = qp_graph_new();
+    assert_non_null(g);
+    set_opset(g, 6);
+    qp_shape xs = {.rank = 4, .dims = {1, 4, 9, 9}};
+    qp_test_add_input(g, "x", QP_DT_FLOAT, &xs);
+    conv_node(g, "c1", "x", "y1", 4, 8, 1, 3, 2, 1, 11);
+    const int k1 = node(g, "k1", "Clip", "y1", NULL, NULL, "a1");
+    qp_attr *a = qp_node_add_attr(&g->nodes[k1], "min", QP_ATTR_FLOAT);
+    a->f = -0.5f;
+    a = qp_node_add_attr(&g->nodes[k1], "max", QP_ATTR_FLOAT);
+    a->f = 0.75f;
+    conv_node(g, "c2", "a1", "y2", 8, 8, 8, 3, 1, 1, 12);
+    node(g, "k2", "Clip", "y2", NULL, NULL, "a2"); /* no attributes: clips to +-FLT_MAX */
+    qp_test_add_output(g, qp_graph_find_tensor(g, "a2"));
+    finalize(g);
+    assert_int_equal(check_fusion_invisible(g, qp_graph_find_tensor(g, "y1")), 2);
+    qp_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_constant_folding),   cmocka_unit_test(test_arena_reuse_on_chain),
         cmocka_unit_test(test_observer_order),     cmocka_unit_test(test_error_names_node),
         cmocka_unit_test(test_unsupported_ops_listed), cmocka_unit_test(test_mode_arguments),
         cmocka_unit_test(test_input_shapes),       cmocka_unit_test(test_outputs_survive_and_repeat),
+        cmocka_unit_test(test_conv_clamp_fusion),  cmocka_unit_test(test_conv_clamp_fusion_clip_attributes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,36 @@ static void compare(const float *got, const float *ref, int64_t n, int exact) {
     }
 }
 
+/* Relu/Clip's vector kernel: every variant equals Clip's scalar definition bit for bit (NaN, -0,
+ * infinities, open bounds), out of place and in place, at lengths around the vector widths. */
+static void test_clamp_variants(void **state) {
+    (void)state;
+    qp_f32_config configs[4];
+    const int n_configs = qp_f32_runnable_configs(configs, 4);
+    const float bounds[][2] = {{0.0f, INFINITY}, {0.0f, 6.0f}, {-INFINITY, 0.5f}, {-1.0f, -2.0f}, {-FLT_MAX, FLT_MAX}};
+    const int64_t lengths[] = {0, 1, 7, 15, 16, 17, 33, 100};
+    float in[100], want[100], got[100];
+    for (int i = 0; i < 100; i++) in[i] = (float)((i * 37) % 23) - 11.0f + 0.25f * (float)(i % 3);
+    in[2] = NAN, in[3] = -0.0f, in[4] = INFINITY, in[5] = -INFINITY, in[20] = 0.0f;
+    for (int v = 0; v < n_configs; v++)
+        for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++)
+            for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+                const int64_t n = lengths[l];
+                const float lo = bounds[b][0], hi = bounds[b][1];
+                for (int64_t i = 0; i < n; i++) {
+                    const float x = in[i] < lo ? lo : in[i];
+                    want[i] = x > hi ? hi : x;
+                }
+                for (int i = 0; i < 100; i++) got[i] = 12345.0f;
+                configs[v].clamp(in, got, n, lo, hi);
+                assert_memory_equal(got, want, (size_t)n * sizeof(float));
+                for (int64_t i = n; i < 100; i++) assert_true(got[i] == 12345.0f); /* nothing past n */
+                memcpy(got, in, sizeof in);
+                configs[v].clamp(got, got, n, lo, hi);
+                assert_memory_equal(got, want, (size_t)n * sizeof(float));
+            }
+}
+
 static void test_dwconv2d_variants(void **state) {
     (void)state;
     qp_f32_config configs[4];
@@ -195,6 +225,30 @@ static void test_dwconv2d_variants(void **state) {
                                 (double)got[i], (double)ref[i]);
                     fail();
                 }
+            }
+            /* a fused Relu/Clip clamps the same floats: bit for bit what Clip does to the output */
+            const float bounds[2][2] = {{0.0f, INFINITY}, {-0.125f, 0.25f}};
+            for (int bi = 0; bi < 2; bi++) {
+                float *clamped = malloc(sizeof(float) * (size_t)(PLANES * on));
+                qp_f32_dwconv2d_args cargs = args;
+                cargs.output = clamped;
+                cargs.clamp = 1;
+                cargs.lo = bounds[bi][0];
+                cargs.hi = bounds[bi][1];
+                configs[v].dwconv2d(&cargs);
+                int n_clamped = 0;
+                for (int64_t i = 0; i < PLANES * on; i++) {
+                    float want = got[i] < cargs.lo ? cargs.lo : got[i];
+                    want = want > cargs.hi ? cargs.hi : want;
+                    n_clamped += want != got[i];
+                    if (memcmp(&want, &clamped[i], sizeof want) != 0) {
+                        print_error("%s case %zu clamp [%g, %g] element %lld: %.9g, want %.9g\n", configs[v].isa, t,
+                                    (double)cargs.lo, (double)cargs.hi, (long long)i, (double)clamped[i], (double)want);
+                        fail();
+                    }
+                }
+                assert_true(n_clamped > 0 || PLANES * on < 4);
+                free(clamped);
             }
         }
         free(x), free(k), free(scratch), free(ref), free(got), free(naive), free(mag);
@@ -382,12 +436,65 @@ static void test_gemm_blocks(void **state) {
     }
 }
 
+/* A few rows of A (classifiers at batch 1-4): every small-M variant against a double product, with
+ * B plain or transposed, alpha and beta, k past and below the 16 lanes; the column blocks a thread
+ * split makes give the same bits as one call. */
+static void test_gemm_small_m(void **state) {
+    (void)state;
+    qp_f32_config configs[4];
+    const int n_configs = qp_f32_runnable_configs(configs, 4);
+    const int64_t shapes[][3] = {{1, 1000, 1280}, {4, 300, 37}, {2, 5, 3}, {3, 600, 16}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int trans_b = 0; trans_b < 2; trans_b++) {
+            const int64_t m = shapes[t][0], n = shapes[t][1], k = shapes[t][2];
+            float *a = random_floats(m * k, (uint32_t)t + 70), *b = random_floats(k * n, (uint32_t)t + 80);
+            float *c0 = random_floats(m * n, (uint32_t)t + 90);
+            float *got = malloc(sizeof(float) * (size_t)(m * n)), *split = malloc(sizeof(float) * (size_t)(m * n));
+            double *want = malloc(sizeof(double) * (size_t)(m * n));
+            const float alpha = 0.75f, beta = t % 2 ? 0.5f : 0.0f;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    double acc = 0;
+                    for (int64_t p = 0; p < k; p++)
+                        acc += (double)a[i * k + p] * (trans_b ? b[j * k + p] : b[p * n + j]);
+                    want[i * n + j] = alpha * acc + beta * (double)c0[i * n + j];
+                }
+            qp_f32_gemm_args g = {.trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .a = a, .lda = k,
+                                  .b = b, .ldb = trans_b ? k : n, .beta = beta, .ldc = n};
+            for (int v = 0; v < n_configs; v++) {
+                memcpy(got, c0, sizeof(float) * (size_t)(m * n));
+                g.c = got;
+                configs[v].gemm_small_m(&g, 0, n);
+                for (int64_t i = 0; i < m * n; i++) {
+                    const double tol = 1e-5 * (1.0 + fabs(want[i])) * sqrt((double)k);
+                    if (!(fabs(got[i] - want[i]) <= tol)) {
+                        print_error("%s shape %zu trans_b %d element %lld: %.9g want %.9g\n", configs[v].isa, t,
+                                    trans_b, (long long)i, (double)got[i], want[i]);
+                        fail();
+                    }
+                }
+            }
+            /* the engine's path: whole vs the blocks of a thread split, bit for bit */
+            memcpy(got, c0, sizeof(float) * (size_t)(m * n));
+            memcpy(split, c0, sizeof(float) * (size_t)(m * n));
+            g.c = got;
+            qp_f32_gemm_block(&g, 0, 1);
+            g.c = split;
+            const int blocks = qp_f32_gemm_blocks(&g);
+            if (n >= 256) assert_true(blocks > 1);
+            for (int i = 0; i < blocks; i++) qp_f32_gemm_block(&g, i, blocks);
+            assert_memory_equal(got, split, sizeof(float) * (size_t)(m * n));
+            free(a), free(b), free(c0), free(got), free(split), free(want);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_dim),        cmocka_unit_test(test_im2col),
+        cmocka_unit_test(test_clamp_variants),
         cmocka_unit_test(test_dwconv2d_variants), cmocka_unit_test(test_pool_variants),
         cmocka_unit_test(test_gemm_blocks),       cmocka_unit_test(test_gemm_nn_variants),
-        cmocka_unit_test(test_gemm_nn_window),
+        cmocka_unit_test(test_gemm_nn_window),    cmocka_unit_test(test_gemm_small_m),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1024,6 +1024,179 @@ static void test_too_large_is_rejected_before_parsing(void **state) {
     assert_null(g);
 }
 
+/* Weights are copied out of the model's bytes (the import splits raw_data off the parsed message,
+ * onnx_import.c): the graph keeps correct, aligned data once the buffer or the file is gone,
+ * whatever the payloads' alignment in the file. */
+static void test_raw_data_outlives_buffer_and_file(void **state) {
+    (void)state;
+    mb *b = mb_relu_model();
+    /* names of every length shift each payload's offset in the packed bytes by one */
+    static const char *const names[] = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg"};
+    static const int64_t d[] = {257};
+    float vals[7][257];
+    for (int t = 0; t < 7; t++) {
+        for (int i = 0; i < 257; i++) vals[t][i] = (float)(t * 1000 + i) * 0.5f;
+        mb_init_raw(b, names[t], ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d, 1, vals[t], sizeof vals[t]);
+    }
+    const uint16_t half[3] = {0x3c00, 0xc000, 0x7bff};
+    static const int64_t d3[] = {3};
+    mb_init_raw(b, "h", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, d3, 1, half, sizeof half);
+    static const int64_t d0[] = {0};
+    mb_init_raw(b, "empty", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d0, 1, NULL, 0);
+    size_t n;
+    uint8_t *buf = mb_pack(b, &n);
+    mb_free(b);
+    int misaligned = 0;
+    for (int t = 0; t < 7; t++) { /* the payloads do sit at odd offsets */
+        for (size_t off = 0; off + sizeof vals[t] <= n; off++)
+            if (memcmp(buf + off, vals[t], sizeof vals[t]) == 0) {
+                misaligned += off % sizeof(float) != 0;
+                break;
+            }
+    }
+    assert_true(misaligned >= 3);
+
+    char *dir = qp_test_mkdtemp();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    qp_test_write_file(path, buf, n);
+    qp_graph *from_mem = NULL, *from_file = NULL;
+    assert_int_equal(qp_onnx_load_memory(buf, n, NULL, "mem.onnx", &from_mem), QP_OK);
+    assert_int_equal(qp_onnx_load(path, &from_file), QP_OK);
+    memset(buf, 0x5a, n); /* the bytes are gone: nothing may point into them */
+    free(buf);
+    qp_test_rmtree(dir);
+    free(dir);
+    const qp_graph *graphs[2] = {from_mem, from_file};
+    for (int k = 0; k < 2; k++) {
+        for (int t = 0; t < 7; t++) {
+            const qp_tensor *tt = tensor_named(graphs[k], names[t]);
+            assert_true(tt->is_initializer);
+            assert_int_equal(tt->nbytes, sizeof vals[t]);
+            assert_int_equal((uintptr_t)tt->data % 16, 0);
+            assert_memory_equal(tt->data, vals[t], sizeof vals[t]);
+        }
+        const qp_tensor *h = tensor_named(graphs[k], "h");
+        assert_int_equal(h->dtype, QP_DT_FLOAT16);
+        assert_memory_equal(h->data, half, sizeof half);
+        const qp_tensor *e = tensor_named(graphs[k], "empty");
+        assert_true(e->is_initializer);
+        assert_non_null(e->data);
+        assert_int_equal(e->nbytes, 0);
+    }
+    qp_graph_free(from_mem);
+    qp_graph_free(from_file);
+}
+
+/* Raw and external initializers side by side in a file: both come out right. */
+static void test_raw_and_external_data_together(void **state) {
+    (void)state;
+    char *dir = qp_test_mkdtemp();
+    char path[4096];
+    const float ext[4] = {0.25f, -4.0f, 16.0f, 3.0f}, raw[5] = {1, 2, 3, 4, 5};
+    snprintf(path, sizeof path, "%s/w.bin", dir);
+    qp_test_write_file(path, ext, sizeof ext);
+    mb *b = mb_relu_model();
+    static const int64_t d4[] = {4}, d5[] = {5};
+    mb_init_raw(b, "r1", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d5, 1, raw, sizeof raw);
+    Onnx__TensorProto *t = mb_add_init(b, mb_tensor(b, "e", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d4, 1));
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    Onnx__StringStringEntryProto *entry = mb_alloc(b, sizeof *entry);
+    Onnx__StringStringEntryProto init = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
+    *entry = init;
+    entry->key = "location";
+    entry->value = "w.bin";
+    t->external_data = mb_alloc(b, sizeof *t->external_data);
+    t->external_data[t->n_external_data++] = entry;
+    mb_init_raw(b, "r2", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d4, 1, ext, sizeof ext);
+    size_t n;
+    uint8_t *buf = mb_pack(b, &n);
+    mb_free(b);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    qp_test_write_file(path, buf, n);
+    free(buf);
+    qp_graph *g = NULL;
+    assert_int_equal(qp_onnx_load(path, &g), QP_OK);
+    assert_memory_equal(tensor_named(g, "r1")->data, raw, sizeof raw);
+    assert_memory_equal(tensor_named(g, "e")->data, ext, sizeof ext);
+    assert_memory_equal(tensor_named(g, "r2")->data, ext, sizeof ext);
+    qp_graph_free(g);
+    qp_test_rmtree(dir);
+    free(dir);
+}
+
+/* Bytes the wire walk leaves to protobuf-c (a graph field twice, which protobuf merges) still
+ * import as protobuf defines them. */
+static void test_repeated_graph_field_merges(void **state) {
+    (void)state;
+    static const int64_t d2[] = {2};
+    const float w1[2] = {7, 8}, w2[2] = {9, 10};
+    mb *b = mb_relu_model();
+    mb_init_raw(b, "w1", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d2, 1, w1, sizeof w1);
+    size_t n1;
+    uint8_t *first = mb_pack(b, &n1);
+    mb_free(b);
+    /* a second ModelProto.graph (field 7) holding only initializer w2 */
+    mb *b2 = mb_new();
+    b2->graph.name = NULL;
+    mb_init_raw(b2, "w2", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, d2, 1, w2, sizeof w2);
+    size_t n_graph = onnx__graph_proto__get_packed_size(&b2->graph);
+    uint8_t *buf = malloc(n1 + n_graph + 16);
+    assert_non_null(buf);
+    memcpy(buf, first, n1);
+    size_t n = n1;
+    buf[n++] = (7 << 3) | 2;
+    for (size_t v = n_graph; ; v >>= 7) {
+        buf[n++] = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+        if (v < 0x80) break;
+    }
+    n += onnx__graph_proto__pack(&b2->graph, buf + n);
+    mb_free(b2);
+    free(first);
+    qp_graph *g = NULL;
+    assert_int_equal(qp_onnx_load_memory(buf, n, NULL, "merged.onnx", &g), QP_OK);
+    assert_memory_equal(tensor_named(g, "w1")->data, w1, sizeof w1);
+    assert_memory_equal(tensor_named(g, "w2")->data, w2, sizeof w2);
+    qp_graph_free(g);
+    free(buf);
+}
+
+/* A real model's weights as the split import copies them from the file mapping (dropping its pages
+ * as it goes) equal what protobuf-c unpacks from the same bytes. */
+static void test_shared_model_weights_match_protobuf(void **state) {
+    (void)state;
+    QP_REQUIRE_SHARED("models/mobilenetv2-12/model.onnx");
+    char path[4096];
+    qp_test_shared_path("models/mobilenetv2-12/model.onnx", path);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, (size_t)size, bytes);
+    free(bytes);
+    assert_non_null(mp);
+    qp_graph *g = NULL;
+    assert_int_equal(qp_onnx_load(path, &g), QP_OK);
+    size_t checked = 0;
+    for (size_t k = 0; k < mp->graph->n_initializer; k++) {
+        const Onnx__TensorProto *tp = mp->graph->initializer[k];
+        if (!tp->has_raw_data) continue;
+        const qp_tensor *t = tensor_named(g, tp->name);
+        assert_int_equal(t->nbytes, tp->raw_data.len);
+        assert_memory_equal(t->data, tp->raw_data.data, tp->raw_data.len);
+        checked++;
+    }
+    assert_true(checked > 50);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    qp_graph_free(g);
+}
+
 /* Every real model in ../shared imports, with the node counts onnx (Python) reports. */
 static void test_shared_models_import(void **state) {
     (void)state;
@@ -1106,6 +1279,10 @@ int main(void) {
         cmocka_unit_test(test_corrupted_bytes_never_crash),
         cmocka_unit_test(test_too_large_is_rejected_before_parsing),
         cmocka_unit_test(test_shared_models_import),
+        cmocka_unit_test(test_raw_data_outlives_buffer_and_file),
+        cmocka_unit_test(test_raw_and_external_data_together),
+        cmocka_unit_test(test_repeated_graph_field_merges),
+        cmocka_unit_test(test_shared_model_weights_match_protobuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

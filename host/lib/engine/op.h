@@ -34,6 +34,10 @@ typedef struct qp_op_context {
     void *scratch;                  /* scratch_bytes from prepare(), 64-byte aligned, or NULL */
     size_t scratch_bytes;
     int n_threads;
+    /* prepare() only, fp32 plans only: {lo, hi} of a Relu/Clip the planner fused into this op's
+     * output (plan.c, Conv only), to be applied as Clip does (v < lo ? lo : v, then v > hi ? hi : v);
+     * NULL otherwise. Saves the activation's pass over memory; the op keeps the bounds in its state. */
+    const float *fused_clamp;
 } qp_op_context;
 
 typedef struct qp_op_def {

@@ -21,10 +21,30 @@
 /* Protobuf messages cannot exceed 2 GiB; larger models must keep weights in external data. */
 #define ONNX_MAX_PROTO_BYTES ((size_t)INT32_MAX)
 
-/* Context of one import: where external data lives. */
+/* Where initializer k's raw_data lies in the model's bytes (the split path, see split_model). */
+typedef struct raw_ref {
+    size_t offset, len;
+    int present;
+} raw_ref;
+
+/* Context of one import: where external data lives, and where raw_data left out of the parsed
+ * message lives. */
 typedef struct import_ctx {
-    const char *base_dir; /* folder of the model file, or NULL when loaded from memory */
+    const char *base_dir;    /* folder of the model file, or NULL when loaded from memory */
+    const uint8_t *bytes;    /* the model's bytes (split path), else NULL */
+    size_t n_bytes;
+    const raw_ref *raw;      /* one per graph initializer, in file order, or NULL */
+    size_t n_raw;
+    int release_pages;       /* bytes is a private read-only file mapping: drop copied pages */
 } import_ctx;
+
+/* Drops the whole pages of [p, p + n) from a private read-only file mapping: they were copied,
+ * and reading them again would only fault them back in from the page cache. */
+static void release_mapped(const uint8_t *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = ((uintptr_t)p + page - 1) / page * page, end = ((uintptr_t)p + n) / page * page;
+    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
 
 static char *dup_bytes(const void *bytes, size_t n) {
     char *out = malloc(n + 1);
@@ -573,7 +593,19 @@ static qp_status convert_graph(const Onnx__ModelProto *mp, const import_ctx *ctx
         qp_shape shape;
         void *data;
         size_t nbytes;
-        st = tensor_from_proto(tp, ctx, 1, what, &dtype, &shape, &data, &nbytes);
+        const raw_ref *raw = ctx->raw && k < ctx->n_raw && ctx->raw[k].present ? &ctx->raw[k] : NULL;
+        if (raw) { /* the split path: raw_data lies in the file, lent to the message for this call */
+            tp->has_raw_data = 1;
+            tp->raw_data.data = (uint8_t *)ctx->bytes + raw->offset;
+            tp->raw_data.len = raw->len;
+        }
+        st = tensor_from_proto(tp, ctx, !raw, what, &dtype, &shape, &data, &nbytes);
+        if (raw) {
+            tp->has_raw_data = 0; /* not the message's to free */
+            tp->raw_data.data = NULL;
+            tp->raw_data.len = 0;
+            if (ctx->release_pages) release_mapped(ctx->bytes + raw->offset, raw->len);
+        }
         if (st != QP_OK) return st;
         int id = qp_graph_get_or_add_tensor(g, tp->name);
         if (id < 0) {
@@ -643,6 +675,200 @@ static qp_status convert_graph(const Onnx__ModelProto *mp, const import_ctx *ctx
     return qp_graph_finalize(g);
 }
 
+/* ---- the split path: weights copied once, straight from the file ---------------------------
+ * protobuf-c copies every bytes field while it unpacks, so a plain unpack holds the file (mapped
+ * or read) and a second copy of every weight at once: the import, not the engine, set qpipe's
+ * peak memory. Instead a small wire-format walk copies the model without the initializers'
+ * raw_data payloads (ModelProto.graph -> GraphProto.initializer -> TensorProto.raw_data, fields
+ * 7, 5, 9), protobuf-c unpacks that stripped copy (a few KiB), and each initializer's data is
+ * copied once from the original bytes into the IR; from a file mapping, the copied pages are
+ * dropped right away. Anything the walk does not expect (groups, a repeated graph or raw_data,
+ * a malformed length) makes it give up, and the plain unpack runs, so errors and results on odd
+ * files are the plain path's. */
+
+enum { WIRE_MODEL = 0, WIRE_GRAPH = 1, WIRE_TENSOR = 2 };
+enum { FIELD_MODEL_GRAPH = 7, FIELD_GRAPH_INITIALIZER = 5, FIELD_TENSOR_RAW_DATA = 9 };
+
+typedef struct wire_split {
+    const uint8_t *base;
+    raw_ref *raw;        /* grown per initializer */
+    size_t n_raw, cap_raw;
+    int n_graphs;
+} wire_split;
+
+static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        const uint8_t byte = *(*p)++;
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *out = v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static size_t varint_size(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *out, uint64_t v) {
+    while (v >= 0x80) {
+        *out++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *out++ = (uint8_t)v;
+    return out;
+}
+
+/* Copies message [p, end) at `level` without initializers' raw_data into out (NULL: only
+ * measures); *size gets the stripped size. Records raw refs when out is set. 0 = give up. */
+static int wire_strip(wire_split *ws, const uint8_t *p, const uint8_t *end, int level, uint8_t *out,
+                      size_t *size) {
+    size_t used = 0;
+    int seen_raw = 0;
+    while (p < end) {
+        const uint8_t *field_start = p;
+        uint64_t tag, len = 0;
+        if (!wire_varint(&p, end, &tag) || tag > UINT32_MAX || (tag >> 3) == 0) return 0;
+        const size_t tag_bytes = (size_t)(p - field_start);
+        const uint32_t field = (uint32_t)(tag >> 3), wt = (uint32_t)(tag & 7);
+        switch (wt) {
+        case 0: if (!wire_varint(&p, end, &len)) return 0; break;
+        case 1: if (end - p < 8) return 0; p += 8; break;
+        case 5: if (end - p < 4) return 0; p += 4; break;
+        case 2:
+            if (!wire_varint(&p, end, &len) || len > (uint64_t)(end - p)) return 0;
+            break;
+        default: return 0; /* groups (3, 4) and invalid wire types: the plain path decides */
+        }
+        if (wt != 2) {
+            if (out) memcpy(out + used, field_start, (size_t)(p - field_start));
+            used += (size_t)(p - field_start);
+            continue;
+        }
+        const uint8_t *payload = p;
+        p += len;
+        const int sub = level == WIRE_MODEL && field == FIELD_MODEL_GRAPH        ? WIRE_GRAPH
+                        : level == WIRE_GRAPH && field == FIELD_GRAPH_INITIALIZER ? WIRE_TENSOR
+                                                                                  : -1;
+        if (level == WIRE_TENSOR && field == FIELD_TENSOR_RAW_DATA) {
+            if (seen_raw++) return 0; /* a repeated raw_data: the last one wins; leave it to protobuf-c */
+            if (out) {
+                raw_ref *r = &ws->raw[ws->n_raw - 1];
+                *r = (raw_ref){(size_t)(payload - ws->base), (size_t)len, 1};
+            }
+            continue;
+        }
+        if (sub < 0) { /* any other field is copied as is */
+            if (out) memcpy(out + used, field_start, (size_t)(p - field_start));
+            used += (size_t)(p - field_start);
+            continue;
+        }
+        if (sub == WIRE_GRAPH && out && ws->n_graphs++) return 0; /* a repeated graph merges: plain path */
+        if (sub == WIRE_TENSOR && out) {
+            if (ws->n_raw == ws->cap_raw) {
+                size_t cap = ws->cap_raw ? ws->cap_raw * 2 : 64;
+                raw_ref *grown = realloc(ws->raw, cap * sizeof *grown);
+                if (!grown) return 0;
+                ws->raw = grown;
+                ws->cap_raw = cap;
+            }
+            ws->raw[ws->n_raw++] = (raw_ref){0, 0, 0};
+        }
+        size_t inner = 0;
+        if (!wire_strip(ws, payload, payload + len, sub, NULL, &inner)) return 0;
+        if (out) {
+            memcpy(out + used, field_start, tag_bytes); /* the tag as written, then the new length */
+            uint8_t *q = put_varint(out + used + tag_bytes, inner);
+            if (!wire_strip(ws, payload, payload + len, sub, q, &inner)) return 0;
+        }
+        used += tag_bytes + varint_size(inner) + inner;
+    }
+    *size = used;
+    return 1;
+}
+
+/* The stripped model and the raw refs, or 0 when the walk gave up (or out of memory). */
+static int split_model(const uint8_t *bytes, size_t n, uint8_t **stripped, size_t *n_stripped, raw_ref **raw,
+                       size_t *n_raw) {
+    wire_split ws = {.base = bytes};
+    size_t size = 0;
+    if (!wire_strip(&ws, bytes, bytes + n, WIRE_MODEL, NULL, &size)) return 0;
+    uint8_t *out = malloc(size ? size : 1);
+    if (!out) return 0;
+    size_t written = 0;
+    if (!wire_strip(&ws, bytes, bytes + n, WIRE_MODEL, out, &written) || written != size) {
+        free(out);
+        free(ws.raw);
+        return 0;
+    }
+    *stripped = out;
+    *n_stripped = size;
+    *raw = ws.raw;
+    *n_raw = ws.n_raw;
+    return 1;
+}
+
+/* Unpacks the model and converts it; with split, through the stripped copy. */
+static qp_status load_parsed(const uint8_t *bytes, size_t n, const char *base_dir, const char *name, int split,
+                             int release_pages, qp_graph **out) {
+    uint8_t *stripped = NULL;
+    size_t n_stripped = 0, n_raw = 0;
+    raw_ref *raw = NULL;
+    Onnx__ModelProto *mp = NULL;
+    if (split && split_model(bytes, n, &stripped, &n_stripped, &raw, &n_raw)) {
+        mp = onnx__model_proto__unpack(NULL, n_stripped, stripped);
+        free(stripped);
+        if (mp && (!mp->graph || mp->graph->n_initializer != n_raw)) {
+            onnx__model_proto__free_unpacked(mp, NULL);
+            mp = NULL;
+        }
+        if (!mp) { /* the plain path reports what is wrong */
+            free(raw);
+            raw = NULL;
+            n_raw = 0;
+        } else if (release_pages) {
+            release_mapped(bytes, n); /* the walk's page faults; each weight is read once below */
+        }
+    }
+    if (!mp) mp = onnx__model_proto__unpack(NULL, n, bytes);
+    if (!mp) {
+        free(raw);
+        return qp_error(QP_ERR_PARSE, "%s: not a valid ONNX model (truncated or corrupt protobuf)", name);
+    }
+    if (!mp->graph) {
+        onnx__model_proto__free_unpacked(mp, NULL);
+        free(raw);
+        return qp_error(QP_ERR_INVALID_MODEL,
+                        "%s: missing graph: the file parses as protobuf but holds no ONNX graph "
+                        "(not an ONNX model, or truncated)", name);
+    }
+    qp_graph *g = qp_graph_new();
+    if (!g) {
+        onnx__model_proto__free_unpacked(mp, NULL);
+        free(raw);
+        return qp_error(QP_ERR_NOMEM, "%s: out of memory", name);
+    }
+    import_ctx ctx = {.base_dir = base_dir, .bytes = raw ? bytes : NULL, .n_bytes = n, .raw = raw,
+                      .n_raw = n_raw, .release_pages = raw && release_pages};
+    qp_status st = convert_graph(mp, &ctx, g);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    free(raw);
+    if (st != QP_OK) {
+        qp_graph_free(g);
+        return qp_error_prefix(st, "%s: ", name);
+    }
+    *out = g;
+    return QP_OK;
+}
+
 qp_status qp_onnx_load_memory(const void *bytes, size_t n, const char *base_dir, const char *name,
                               qp_graph **out) {
     if (!out) return qp_error(QP_ERR_INVALID_ARG, "qp_onnx_load_memory: out is NULL");
@@ -654,30 +880,7 @@ qp_status qp_onnx_load_memory(const void *bytes, size_t n, const char *base_dir,
         return qp_error(QP_ERR_PARSE,
                         "%s: file too large (%zu bytes): ONNX protobuf files are limited to 2 GiB; "
                         "larger models must store weights as external data", name, n);
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, bytes);
-    if (!mp)
-        return qp_error(QP_ERR_PARSE, "%s: not a valid ONNX model (truncated or corrupt protobuf)",
-                        name);
-    if (!mp->graph) {
-        onnx__model_proto__free_unpacked(mp, NULL);
-        return qp_error(QP_ERR_INVALID_MODEL,
-                        "%s: missing graph: the file parses as protobuf but holds no ONNX graph "
-                        "(not an ONNX model, or truncated)", name);
-    }
-    qp_graph *g = qp_graph_new();
-    if (!g) {
-        onnx__model_proto__free_unpacked(mp, NULL);
-        return qp_error(QP_ERR_NOMEM, "%s: out of memory", name);
-    }
-    import_ctx ctx = {.base_dir = base_dir};
-    qp_status st = convert_graph(mp, &ctx, g);
-    onnx__model_proto__free_unpacked(mp, NULL);
-    if (st != QP_OK) {
-        qp_graph_free(g);
-        return qp_error_prefix(st, "%s: ", name);
-    }
-    *out = g;
-    return QP_OK;
+    return load_parsed(bytes, n, base_dir, name, 1, 0, out);
 }
 
 /* A file's bytes: mapped read-only where possible (no anonymous copy of a big model while
@@ -762,7 +965,7 @@ qp_status qp_onnx_load(const char *path, qp_graph **out) {
     qp_status st = file_bytes_open(path, ONNX_MAX_PROTO_BYTES, &fb);
     if (st != QP_OK) return st;
     char *dir = dir_of(path);
-    st = dir ? qp_onnx_load_memory(fb.data, fb.n, dir, path, out)
+    st = dir ? load_parsed(fb.data, fb.n, dir, path, 1, fb.mapped, out)
              : qp_error(QP_ERR_NOMEM, "%s: out of memory", path);
     free(dir);
     file_bytes_release(&fb);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/op.h"
+#include "kernels/fp32/f32_kernels.h"
 #include "ops/ops_common_util.h"
 
 typedef struct act_params {
@@ -109,6 +110,25 @@ static const act_spec relu_spec = {{QP_OPS_FOR_FLOAT(E_RELU) QP_OPS_FOR_SIGNED(E
                                    0,
                                    0};
 
+/* float32 Relu/Clip through the per-ISA clamp kernel (this file is built for the baseline ISA):
+ * chunks of the array on the engine's threads, the same results as the scalar definitions. */
+typedef struct f32_clamp_job {
+    qp_f32_clamp_fn fn;
+    const float *in;
+    float *out;
+    float lo, hi;
+} f32_clamp_job;
+
+static void f32_clamp_range(void *user, int64_t begin, int64_t end) {
+    const f32_clamp_job *j = user;
+    j->fn(j->in + begin, j->out + begin, end - begin, j->lo, j->hi);
+}
+
+static void f32_clamp_run(const qp_op_context *ctx, float lo, float hi) {
+    f32_clamp_job j = {qp_f32_get_config()->clamp, ctx->inputs[0]->data, ctx->outputs[0]->data, lo, hi};
+    qp_ops_parallel(ctx->n_threads, qp_shape_numel(&ctx->inputs[0]->shape), 32768, f32_clamp_range, &j);
+}
+
 static qp_status act_infer(qp_op_context *ctx, const act_spec *spec) {
     qp_status st = qp_ops_check_arity(ctx, 1, 1, 1, 1);
     if (st != QP_OK) return st;
@@ -147,7 +167,18 @@ static act_params read_params(const qp_op_context *ctx, const act_spec *spec, co
     }                                                                                                        \
     static const qp_op_def NAME##_def = {TYPE, "", NAME##_infer, NULL, NULL, NAME##_run};
 
-ACT_OP(relu, "Relu")
+static qp_status relu_infer(qp_op_context *ctx) {
+    return act_infer(ctx, &relu_spec);
+}
+static qp_status relu_run(qp_op_context *ctx) {
+    if (ctx->inputs[0]->dtype == QP_DT_FLOAT) { /* x < 0 ? 0 : x is max(0, x) with NaN kept */
+        f32_clamp_run(ctx, 0.0f, INFINITY);
+        return QP_OK;
+    }
+    act_params p = read_params(ctx, &relu_spec, "alpha", "beta");
+    return act_run(ctx, &relu_spec, &p);
+}
+static const qp_op_def relu_def = {"Relu", "", relu_infer, NULL, NULL, relu_run};
 ACT_OP(leaky_relu, "LeakyRelu")
 ACT_OP(sigmoid, "Sigmoid")
 ACT_OP(tanh, "Tanh")
@@ -272,6 +303,10 @@ static qp_status clip_run(qp_op_context *ctx) {
         const qp_value *vlo = qp_ops_in(ctx, 1), *vhi = qp_ops_in(ctx, 2);
         j.lo = vlo ? vlo->data : NULL;
         j.hi = vhi ? vhi->data : NULL;
+    }
+    if (x->dtype == QP_DT_FLOAT && (j.lo || j.hi)) {
+        f32_clamp_run(ctx, j.lo ? *(const float *)j.lo : -INFINITY, j.hi ? *(const float *)j.hi : INFINITY);
+        return QP_OK;
     }
     qp_ops_parallel(ctx->n_threads, qp_shape_numel(&x->shape), 32768, clip_range, &j);
     return QP_OK;

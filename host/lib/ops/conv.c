@@ -228,11 +228,23 @@ static size_t gemm_scratch_per_slot(const conv_geom *g) {
     return qp_f32_gemm_nn_scratch_size(&qp_f32_get_config()->gemm, g->cin_g * g->kernel_volume);
 }
 
+/* The state of a Conv with a fused Relu/Clip (qp_op_context.fused_clamp); plain Convs have none. */
+typedef struct conv_state {
+    float lo, hi;
+} conv_state;
+
 static qp_status conv_prepare(qp_op_context *ctx, void **state, size_t *scratch_bytes) {
     conv_geom g = {0};
     qp_status st = conv_geometry(ctx, &g);
     if (st != QP_OK) return st;
     *state = NULL;
+    if (ctx->fused_clamp) {
+        conv_state *cs = malloc(sizeof *cs);
+        if (!cs) return qp_error(QP_ERR_NOMEM, NODE_FMT "out of memory", NODE_ARGS(ctx->node));
+        cs->lo = ctx->fused_clamp[0];
+        cs->hi = ctx->fused_clamp[1];
+        *state = cs;
+    }
     if (g.path == CONV_PATH_DEPTHWISE)
         *scratch_bytes = dw_scratch_per_slot(&g) * (size_t)dw_slots(ctx->n_threads, g.batch * g.c_out);
     else
@@ -271,13 +283,16 @@ typedef struct dw_job {
     float *y;
     int64_t slots, planes;
     qp_f32_dwconv2d_fn fn;
+    const conv_state *clamp; /* fused Relu/Clip, or NULL */
 } dw_job;
 
 static void dw_slot_range(void *user, int64_t begin, int64_t end) {
     const dw_job *job = user;
     const conv_geom *g = job->g;
     for (int64_t slot = begin; slot < end; slot++) {
-        qp_f32_dwconv2d_args a = {.win = g->win, .scratch = (float *)(job->scratch + slot * dw_scratch_per_slot(g))};
+        qp_f32_dwconv2d_args a = {.win = g->win, .scratch = (float *)(job->scratch + slot * dw_scratch_per_slot(g)),
+                                  .clamp = job->clamp != NULL, .lo = job->clamp ? job->clamp->lo : 0.0f,
+                                  .hi = job->clamp ? job->clamp->hi : 0.0f};
         int64_t p0 = job->planes * slot / job->slots, p1 = job->planes * (slot + 1) / job->slots;
         for (int64_t plane = p0; plane < p1;) {
             int64_t n = plane / g->c_out, m = plane % g->c_out;
@@ -304,12 +319,13 @@ static qp_status conv_run(qp_op_context *ctx) {
     const float *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
     const float *b = ctx->n_inputs > 2 && ctx->inputs[2] ? ctx->inputs[2]->data : NULL;
     float *y = ctx->outputs[0]->data;
+    const conv_state *clamp = ctx->state;
     if (g.batch == 0) return QP_OK;
 
     if (g.path == CONV_PATH_DEPTHWISE) {
         const int64_t planes = g.batch * g.c_out;
         dw_job job = {&g, x, w, b, ctx->scratch, y, dw_slots(ctx->n_threads, planes), planes,
-                      qp_f32_get_config()->dwconv2d};
+                      qp_f32_get_config()->dwconv2d, clamp};
         /* fewer slots than threads when the plan sized scratch for fewer threads */
         if (ctx->scratch_bytes < dw_scratch_per_slot(&g) * (size_t)job.slots)
             job.slots = (int64_t)(ctx->scratch_bytes / dw_scratch_per_slot(&g));
@@ -332,15 +348,20 @@ static qp_status conv_run(qp_op_context *ctx) {
                 .b = x + (n * g.c_in + grp * g.cin_g) * g.in_volume, .ldb = g.in_volume,
                 .win = g.path == CONV_PATH_IM2COL ? &g.win : NULL,
                 .c = y + (n * g.c_out + grp * g.cout_g) * g.out_volume, .ldc = g.out_volume,
-                .bias = b ? b + grp * g.cout_g : NULL, .lo = -INFINITY, .hi = INFINITY};
+                .bias = b ? b + grp * g.cout_g : NULL, .lo = clamp ? clamp->lo : -INFINITY,
+                .hi = clamp ? clamp->hi : INFINITY};
             qp_parallel_for(ctx->n_threads, job.slots, conv_gemm_range, &job);
         }
     }
     return QP_OK;
 }
 
-static const qp_op_def conv_op = {
-    .op_type = "Conv", .domain = "", .infer = conv_infer, .prepare = conv_prepare, .run = conv_run};
+static const qp_op_def conv_op = {.op_type = "Conv",
+                                  .domain = "",
+                                  .infer = conv_infer,
+                                  .prepare = conv_prepare,
+                                  .release = free,
+                                  .run = conv_run};
 
 /* ConvTranspose: y = col2im(W^T x). The window describes the equivalent forward Conv from the
  * ConvTranspose output (the "image") to its input, so im2col's adjoint scatters exactly the
