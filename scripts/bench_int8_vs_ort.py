@@ -20,16 +20,18 @@ the script
 4. prints one table: per model, batch and thread count the median latencies, the ratio
    qpipe int8 / ORT int8 (< 1: qpipe is faster) and the int8 speed-up over qpipe fp32.
 
-Timing. qpipe runs in this process, through libqpipe (ctypes; the shared library next to the
-qpipe executable), so both runtimes see the same machine state: the three plans (qpipe int8,
-ORT, qpipe fp32) run in alternating blocks of --block runs until each has --repeat timed runs,
-and each reports the median of all its runs. On a shared machine a burst of load then hits all
-three alike. When libqpipe cannot be loaded the script falls back to `qpipe bench` subprocesses
-(--rounds alternating measurements, each runtime keeping its best median) and says so.
+Timing. By default qpipe runs as `qpipe bench` subprocesses, each runtime alone on the machine:
+--rounds alternating measurements (qpipe, then ORT, then again), each runtime keeping its best
+median of --repeat runs. With --in-process qpipe runs in this process through libqpipe (ctypes)
+in alternating blocks of --block runs with ORT and qpipe fp32; that spreads bursts of load over
+all three alike but is wrong at 2 threads on a 2-core machine: after an ORT run the other
+runtime stays measurably slower for seconds (ORT's pool threads keep the second core busy), which
+once made qpipe's 2-thread int8 look 2x slower than `qpipe bench` measures it.
 
 Run with a Python that has onnxruntime and onnx, e.g. /work/main/.venv/bin/python:
     scripts/bench_int8_vs_ort.py [--qpipe build/qpipe] [--batch 1,8] [--threads 1,2]
-                                 [--repeat 30] [--block 5] [--workdir DIR [--reuse]]
+                                 [--repeat 30] [--rounds 3] [--in-process [--block 5]]
+                                 [--workdir DIR [--reuse]]
                                  [--json out.json] [PIPELINE.yaml ...]
 Exit codes: 0 success (including models skipped with a reason), 2 usage error.
 """
@@ -303,6 +305,10 @@ def time_alternating(runners, repeat, block, warmup=3):
     times = [[] for _ in runners]
     while min(len(t) for t in times) < repeat:
         for r, t in zip(runners, times):
+            # Both runtimes' worker threads spin for a while after a run (ORT's pool for several
+            # ms): without a pause the runtime that ran last steals the second core from the one
+            # being timed, which made every 2-thread figure here meaningless.
+            time.sleep(0.05)
             r()  # untimed: wakes the runtime's threads after the other one ran
             for _ in range(block):
                 t0 = time.perf_counter()
@@ -347,11 +353,12 @@ def main():
     ap.add_argument("--batch", default="1,8")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=30, help="timed runs per runtime and configuration (median)")
-    ap.add_argument("--block", type=int, default=5, help="runs per turn when alternating in-process")
+    ap.add_argument("--block", type=int, default=5, help="--in-process: runs per turn when alternating")
     ap.add_argument("--rounds", type=int, default=3,
-                    help="subprocess fallback only: alternating measurements; each runtime keeps its best median")
+                    help="alternating measurements (default mode); each runtime keeps its best median")
     ap.add_argument("--reuse", action="store_true", help="keep QDQ models already in --workdir instead of exporting again")
-    ap.add_argument("--subprocess", action="store_true", help="time qpipe through `qpipe bench` even when libqpipe loads")
+    ap.add_argument("--in-process", action="store_true",
+                    help="time qpipe through libqpipe in this process, alternating with ORT (see the notes on timing)")
     ap.add_argument("--calib", type=int, default=64, help="calibration images for the QDQ export")
     ap.add_argument("--workdir", help="where QDQ models and inputs go (default: a temporary folder)")
     ap.add_argument("--json", help="also write the rows as JSON")
@@ -374,7 +381,7 @@ def main():
     qpipe_has_mode = "--mode" in out + err
     exporter = has_pass(qpipe, "export_qdq")
     lib = None
-    if not args.subprocess:
+    if args.in_process:
         try:
             lib = QpipeLib(qpipe)
         except (OSError, AttributeError) as e:
