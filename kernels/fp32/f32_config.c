@@ -32,7 +32,8 @@ static int cpu_has_avx512(void) {
 static void choose_config(void) {
     const char *cap = getenv("QPIPE_ISA");
     int allow_avx2 = 1, allow_avx512 = 1;
-    if (cap && strcmp(cap, "ref") == 0) allow_avx2 = allow_avx512 = 0;
+    /* One variable for the fp32 and int8 kernels, so both accept each other's names. */
+    if (cap && (strcmp(cap, "ref") == 0 || strcmp(cap, "scalar") == 0)) allow_avx2 = allow_avx512 = 0;
     if (cap && strcmp(cap, "avx2") == 0) allow_avx512 = 0;
     if (allow_avx512 && cpu_has_avx512())
         config_chosen = &config_avx512;

@@ -250,7 +250,8 @@ typedef struct qp_f32_config {
 } qp_f32_config;
 
 /* The variants this CPU runs best; read once (pthread_once). QPIPE_ISA=ref|avx2|avx512 caps it
- * (for debugging and tests). */
+ * (for debugging and tests; the int8 kernels read the same variable, and each accepts the
+ * other's names: scalar = ref, avx512vnni = avx512). */
 const qp_f32_config *qp_f32_get_config(void);
 
 /* Which variants this CPU can run: index 0 = ref (always), then avx2, avx512. Used by tests

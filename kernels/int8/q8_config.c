@@ -1,4 +1,4 @@
-/* q8_config.c — fills the int8 dispatch table once (pthread_once) from CPU features and the QP_ISA cap. */
+/* q8_config.c — fills the int8 dispatch table once (pthread_once) from CPU features and the QPIPE_ISA cap. */
 #include "kernels/int8/q8_config.h"
 
 #include <pthread.h>
@@ -140,9 +140,8 @@ static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static const qp_q8_config *config_chosen = &config_scalar;
 
 static void choose_config(void) {
-    const char *request = getenv("QP_ISA");
-    if (!request || !*request) request = getenv("QPIPE_ISA");
-    config_chosen = table_of(qp_q8_isa_for_request(request, qp_q8_cpu_isa()));
+    /* One variable for the fp32 and int8 kernels (f32_config.c reads it too). */
+    config_chosen = table_of(qp_q8_isa_for_request(getenv("QPIPE_ISA"), qp_q8_cpu_isa()));
 }
 
 const qp_q8_config *qp_q8_get_config(void) {

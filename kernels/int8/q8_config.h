@@ -35,9 +35,9 @@ typedef struct qp_q8_config {
 } qp_q8_config;
 
 /* The table for this process, chosen on first call (pthread_once): the best level the CPU runs,
- * lowered by the environment variable QP_ISA=scalar|avx2|avx512vnni (QPIPE_ISA, the fp32
- * kernels' variable, is read when QP_ISA is unset). A request above what the CPU has, or an
- * unknown name, leaves the CPU's level. Never NULL. */
+ * lowered by the environment variable QPIPE_ISA=scalar|avx2|avx512vnni (also ref, avx512: the
+ * fp32 kernels read the same variable). A request above what the CPU has, or an unknown name,
+ * leaves the CPU's level. Never NULL. */
 const qp_q8_config *qp_q8_get_config(void);
 
 /* The ISA name of the table in use ("scalar", "avx2", "avx512vnni"), for reports and the CLI. */

@@ -1197,9 +1197,8 @@ static void test_dispatch(void **state) {
         assert_non_null(c->quantize);
         assert_non_null(c->dequantize);
     }
-    /* the process-wide choice honours QP_ISA / QPIPE_ISA as read at first use */
-    const char *request = getenv("QP_ISA");
-    if (!request || !*request) request = getenv("QPIPE_ISA");
+    /* the process-wide choice honours QPIPE_ISA as read at first use */
+    const char *request = getenv("QPIPE_ISA");
     const qp_q8_config *chosen = qp_q8_get_config();
     assert_int_equal(chosen->isa, qp_q8_isa_for_request(request, cpu));
     assert_ptr_equal(qp_q8_get_config(), chosen);
