@@ -71,3 +71,26 @@ void qp_test_add_output(qp_graph *g, int tensor_id) {
     g->outputs = realloc(g->outputs, (size_t)(g->n_outputs + 1) * sizeof(int));
     g->outputs[g->n_outputs++] = tensor_id;
 }
+
+static char *test_tmpdir;
+
+int qp_test_tmpdir_setup(void **state) {
+    (void)state;
+    test_tmpdir = qp_test_mkdtemp();
+    return test_tmpdir ? 0 : -1;
+}
+
+int qp_test_tmpdir_teardown(void **state) {
+    (void)state;
+    if (test_tmpdir) qp_test_rmtree(test_tmpdir);
+    free(test_tmpdir);
+    test_tmpdir = NULL;
+    return 0;
+}
+
+const char *qp_test_tmp_path(const char *name, char *buf) {
+    snprintf(buf, 4096, "%s/%s", test_tmpdir, name);
+    return buf;
+}
+
+const char *qp_test_tmpdir(void) { return test_tmpdir; }

@@ -26,6 +26,12 @@ int qp_test_file_exists(const char *path);
 /* Creates a fresh temporary directory (removed by qp_test_rmtree); returns a static-lifetime copy. */
 char *qp_test_mkdtemp(void);
 void qp_test_rmtree(const char *path);
+/* A cmocka group fixture for tests that write files: qp_test_tmpdir_setup makes a fresh directory,
+ * qp_test_tmp_path names a file in it (buf must hold 4096), qp_test_tmpdir_teardown removes it. */
+int qp_test_tmpdir_setup(void **state);
+int qp_test_tmpdir_teardown(void **state);
+const char *qp_test_tmp_path(const char *name, char *buf);
+const char *qp_test_tmpdir(void);
 /* Writes bytes to path; asserts on failure. */
 void qp_test_write_file(const char *path, const void *data, size_t n);
 

@@ -7,25 +7,6 @@
 #include "data/dataset.h"
 #include "test_support.h"
 
-static char *tmpdir;
-
-static int setup(void **state) {
-    (void)state;
-    tmpdir = qp_test_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    qp_test_rmtree(tmpdir);
-    free(tmpdir);
-    return 0;
-}
-
-static const char *tmp_path(const char *name, char *buf) {
-    snprintf(buf, 4096, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 /* An IDX3 u8 file of n images of h x w with pixel = (i*31 + y*w + x) & 255. */
 static size_t make_idx3(unsigned char *buf, int n, int h, int w) {
@@ -56,8 +37,8 @@ static void test_plain_and_gzip(void **state) {
     unsigned char buf[4096];
     size_t n = make_idx3(buf, 5, 4, 3);
     for (int gz = 0; gz < 2; gz++) {
-        if (gz) write_gz(tmp_path("img.idx3.gz", path), buf, n);
-        else qp_test_write_file(tmp_path("img.idx3", path), buf, n);
+        if (gz) write_gz(qp_test_tmp_path("img.idx3.gz", path), buf, n);
+        else qp_test_write_file(qp_test_tmp_path("img.idx3", path), buf, n);
         qp_idx idx;
         assert_int_equal(qp_idx_read(path, 0, &idx), QP_OK);
         assert_int_equal(idx.dtype, QP_DT_UINT8);
@@ -82,7 +63,7 @@ static void test_big_endian_types(void **state) {
     (void)state;
     char path[4096];
     const unsigned char i32[] = {0, 0, 0x0C, 1, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xfe, 0, 1, 0, 0};
-    qp_test_write_file(tmp_path("i32.idx", path), i32, sizeof i32);
+    qp_test_write_file(qp_test_tmp_path("i32.idx", path), i32, sizeof i32);
     qp_idx idx;
     assert_int_equal(qp_idx_read(path, 0, &idx), QP_OK);
     assert_int_equal(idx.dtype, QP_DT_INT32);
@@ -114,41 +95,41 @@ static void test_errors(void **state) {
     size_t n = make_idx3(buf, 5, 4, 3);
 
     /* truncated data, plain and inside a complete gzip stream */
-    qp_test_write_file(tmp_path("short.idx", path), buf, n - 7);
+    qp_test_write_file(qp_test_tmp_path("short.idx", path), buf, n - 7);
     expect_error(path, QP_ERR_PARSE, "truncated IDX data: expected 60 bytes, got 53");
-    write_gz(tmp_path("short.idx.gz", path), buf, n - 7);
+    write_gz(qp_test_tmp_path("short.idx.gz", path), buf, n - 7);
     expect_error(path, QP_ERR_PARSE, "truncated IDX data");
 
     /* a gzip file cut in the middle of its compressed stream */
-    write_gz(tmp_path("full.gz", path), buf, n);
+    write_gz(qp_test_tmp_path("full.gz", path), buf, n);
     FILE *f = fopen(path, "rb");
     unsigned char gzbytes[4096];
     size_t gzn = fread(gzbytes, 1, sizeof gzbytes, f);
     fclose(f);
     assert_true(gzn > 30);
-    qp_test_write_file(tmp_path("cut.gz", path), gzbytes, gzn / 2);
+    qp_test_write_file(qp_test_tmp_path("cut.gz", path), gzbytes, gzn / 2);
     expect_error(path, QP_ERR_PARSE, "IDX");
 
     /* truncated header */
-    qp_test_write_file(tmp_path("head.idx", path), buf, 9);
+    qp_test_write_file(qp_test_tmp_path("head.idx", path), buf, 9);
     expect_error(path, QP_ERR_PARSE, "truncated IDX header");
 
     /* wrong magic: a PNG signature, and an unknown type code */
-    qp_test_write_file(tmp_path("png.idx", path), "\x89PNG\r\n\x1a\n", 8);
+    qp_test_write_file(qp_test_tmp_path("png.idx", path), "\x89PNG\r\n\x1a\n", 8);
     expect_error(path, QP_ERR_PARSE, "not an IDX file (magic 89 50 4e 47");
     unsigned char bad[16];
     memcpy(bad, buf, 16);
     bad[2] = 0x07;
-    qp_test_write_file(tmp_path("type.idx", path), bad, 16);
+    qp_test_write_file(qp_test_tmp_path("type.idx", path), bad, 16);
     expect_error(path, QP_ERR_PARSE, "not an IDX file");
     bad[2] = 0x08;
     bad[3] = 0;
-    qp_test_write_file(tmp_path("rank.idx", path), bad, 16);
+    qp_test_write_file(qp_test_tmp_path("rank.idx", path), bad, 16);
     expect_error(path, QP_ERR_PARSE, "rank 0");
-    qp_test_write_file(tmp_path("empty.idx", path), "", 0);
+    qp_test_write_file(qp_test_tmp_path("empty.idx", path), "", 0);
     expect_error(path, QP_ERR_PARSE, "empty file");
 
-    expect_error(tmp_path("missing.idx", path), QP_ERR_IO, "cannot open");
+    expect_error(qp_test_tmp_path("missing.idx", path), QP_ERR_IO, "cannot open");
 }
 
 /* The real data: MNIST t10k (shared) and Fashion-MNIST (system datasets folder). */
@@ -216,7 +197,7 @@ static void test_random_damage_never_crashes(void **state) {
     size_t n = make_idx3(good, 5, 4, 3);
     uint32_t rng = 99u;
     int errors = 0;
-    tmp_path("fuzz.idx", path);
+    qp_test_tmp_path("fuzz.idx", path);
     for (int iter = 0; iter < 200; iter++) {
         memcpy(bad, good, n);
         for (int k = 0; k < 1 + iter % 3; k++) {
@@ -249,5 +230,5 @@ int main(void) {
         cmocka_unit_test(test_fashion_mnist),
         cmocka_unit_test(test_random_damage_never_crashes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, qp_test_tmpdir_setup, qp_test_tmpdir_teardown);
 }

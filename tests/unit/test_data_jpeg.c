@@ -8,25 +8,6 @@
 #include "data/dataset.h"
 #include "test_support.h"
 
-static char *tmpdir;
-
-static int setup(void **state) {
-    (void)state;
-    tmpdir = qp_test_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    qp_test_rmtree(tmpdir);
-    free(tmpdir);
-    return 0;
-}
-
-static const char *tmp_path(const char *name, char *buf) {
-    snprintf(buf, 4096, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 /* A smooth 24x16 gradient, so quality-100 JPEG error stays small. */
 static void make_gradient(qp_image *img, int channels) {
@@ -66,7 +47,7 @@ static void test_rgb_round_trip(void **state) {
     char path[4096];
     qp_image src, dec;
     make_gradient(&src, 3);
-    assert_int_equal(qp_image_save_jpeg(tmp_path("rgb.jpg", path), &src, 100), QP_OK);
+    assert_int_equal(qp_image_save_jpeg(qp_test_tmp_path("rgb.jpg", path), &src, 100), QP_OK);
     int w, h, comps;
     assert_int_equal(qp_image_jpeg_info(path, &w, &h, &comps), QP_OK);
     assert_int_equal(w, 24);
@@ -98,7 +79,7 @@ static void test_greyscale_to_rgb(void **state) {
     char path[4096];
     qp_image src, g, rgb;
     make_gradient(&src, 1);
-    assert_int_equal(qp_image_save_jpeg(tmp_path("grey.jpg", path), &src, 100), QP_OK);
+    assert_int_equal(qp_image_save_jpeg(qp_test_tmp_path("grey.jpg", path), &src, 100), QP_OK);
     assert_int_equal(qp_image_load_jpeg(path, 0, &g), QP_OK);
     assert_int_equal(g.channels, 1);
     assert_true(max_abs_diff(src.pixels, g.pixels, 24 * 16) <= 2);
@@ -171,7 +152,7 @@ static void read_cmyk_raw(const char *path, unsigned char *out) {
 static void test_cmyk_to_rgb_like_pillow(void **state) {
     (void)state;
     char path[4096];
-    write_cmyk_jpeg(tmp_path("cmyk.jpg", path));
+    write_cmyk_jpeg(qp_test_tmp_path("cmyk.jpg", path));
     unsigned char raw[16 * 8 * 4];
     read_cmyk_raw(path, raw);
     qp_image rgb;
@@ -207,7 +188,7 @@ static void test_errors(void **state) {
     char path[4096];
     qp_image src;
     make_gradient(&src, 3);
-    assert_int_equal(qp_image_save_jpeg(tmp_path("ok.jpg", path), &src, 90), QP_OK);
+    assert_int_equal(qp_image_save_jpeg(qp_test_tmp_path("ok.jpg", path), &src, 90), QP_OK);
     qp_image_free(&src);
     size_t n;
     unsigned char *good = slurp(path, &n);
@@ -252,13 +233,13 @@ static void test_errors(void **state) {
     }
 
     /* files on disk: the truncated one through the path API; a missing one is an I/O error */
-    qp_test_write_file(tmp_path("trunc.jpg", path), good, n - 60);
+    qp_test_write_file(qp_test_tmp_path("trunc.jpg", path), good, n - 60);
     assert_int_equal(qp_image_load_jpeg(path, 3, &img), QP_ERR_PARSE);
     assert_non_null(strstr(qp_error_message(), "trunc.jpg: truncated JPEG data"));
-    assert_int_equal(qp_image_load_jpeg(tmp_path("missing.jpg", path), 3, &img), QP_ERR_IO);
+    assert_int_equal(qp_image_load_jpeg(qp_test_tmp_path("missing.jpg", path), 3, &img), QP_ERR_IO);
     assert_non_null(strstr(qp_error_message(), "missing.jpg"));
     assert_int_equal(qp_image_jpeg_info(path, NULL, NULL, NULL), QP_ERR_IO);
-    qp_test_write_file(tmp_path("text.jpg", path), "hello, world", 12);
+    qp_test_write_file(qp_test_tmp_path("text.jpg", path), "hello, world", 12);
     assert_int_equal(qp_image_jpeg_info(path, NULL, NULL, NULL), QP_ERR_PARSE);
     assert_non_null(strstr(qp_error_message(), "text.jpg"));
     assert_int_equal(qp_image_load_jpeg(path, 2, &img), QP_ERR_INVALID_ARG);
@@ -291,7 +272,7 @@ static void test_random_damage_never_crashes(void **state) {
     char path[4096];
     qp_image src;
     make_gradient(&src, 3);
-    assert_int_equal(qp_image_save_jpeg(tmp_path("fuzz.jpg", path), &src, 90), QP_OK);
+    assert_int_equal(qp_image_save_jpeg(qp_test_tmp_path("fuzz.jpg", path), &src, 90), QP_OK);
     qp_image_free(&src);
     size_t n;
     unsigned char *good = slurp(path, &n);
@@ -340,5 +321,5 @@ int main(void) {
         cmocka_unit_test(test_real_photo),
         cmocka_unit_test(test_random_damage_never_crashes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, qp_test_tmpdir_setup, qp_test_tmpdir_teardown);
 }

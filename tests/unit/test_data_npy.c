@@ -7,25 +7,6 @@
 #include "data/npy.h"
 #include "test_support.h"
 
-static char *tmpdir;
-
-static int setup(void **state) {
-    (void)state;
-    tmpdir = qp_test_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    qp_test_rmtree(tmpdir);
-    free(tmpdir);
-    return 0;
-}
-
-static const char *tmp_path(const char *name, char *buf) {
-    snprintf(buf, 4096, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 /* Builds a .npy image: magic, version, header dict padded like NumPy, then data. */
 static size_t make_npy(unsigned char *buf, int major, const char *dict, const void *data,
@@ -51,7 +32,7 @@ static void test_float32_round_trip(void **state) {
     float values[24];
     for (int i = 0; i < 24; i++) values[i] = (float)i * 0.25f - 3.0f;
     qp_shape shape = {3, {2, 3, 4}};
-    assert_int_equal(qp_npy_write(tmp_path("a.npy", path), QP_DT_FLOAT, &shape, values), QP_OK);
+    assert_int_equal(qp_npy_write(qp_test_tmp_path("a.npy", path), QP_DT_FLOAT, &shape, values), QP_OK);
 
     /* the header is what NumPy writes: v1.0, dict, data 64-byte aligned */
     FILE *f = fopen(path, "rb");
@@ -77,7 +58,7 @@ static void test_float32_round_trip(void **state) {
     qp_npy_free(&npy);
 
     /* no temporary file is left behind */
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(qp_test_tmpdir());
     struct dirent *e;
     int files = 0;
     while ((e = readdir(d)) != NULL)
@@ -100,7 +81,7 @@ static void test_all_dtypes_round_trip(void **state) {
     for (size_t k = 0; k < sizeof dtypes / sizeof dtypes[0]; k++) {
         qp_shape shape = {1, {5}};
         if (dtypes[k] == QP_DT_BOOL) memset(data, 1, 5);
-        assert_int_equal(qp_npy_write(tmp_path("t.npy", path), dtypes[k], &shape, data), QP_OK);
+        assert_int_equal(qp_npy_write(qp_test_tmp_path("t.npy", path), dtypes[k], &shape, data), QP_OK);
         qp_npy npy;
         assert_int_equal(qp_npy_read(path, &npy), QP_OK);
         assert_int_equal(npy.dtype, dtypes[k]);
@@ -134,7 +115,7 @@ static void test_read_f32_converts(void **state) {
     const int64_t i64[3] = {-2, 0, 70000};
     size_t n = make_npy(buf, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", i64,
                         sizeof i64);
-    qp_test_write_file(tmp_path("i64.npy", path), buf, n);
+    qp_test_write_file(qp_test_tmp_path("i64.npy", path), buf, n);
     float *f;
     qp_shape shape;
     assert_int_equal(qp_npy_read_f32(path, &f, &shape), QP_OK);
@@ -232,19 +213,19 @@ static void test_errors(void **state) {
     /* files: missing, and a truncated file on disk */
     char path[4096];
     qp_npy npy;
-    assert_int_equal(qp_npy_read(tmp_path("missing.npy", path), &npy), QP_ERR_IO);
+    assert_int_equal(qp_npy_read(qp_test_tmp_path("missing.npy", path), &npy), QP_ERR_IO);
     assert_non_null(strstr(qp_error_message(), "missing.npy"));
     n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", v, sizeof v);
-    qp_test_write_file(tmp_path("cut.npy", path), buf, n - 5);
+    qp_test_write_file(qp_test_tmp_path("cut.npy", path), buf, n - 5);
     assert_int_equal(qp_npy_read(path, &npy), QP_ERR_PARSE);
     assert_non_null(strstr(qp_error_message(), "cut.npy: truncated .npy data"));
 
     /* writer errors name the file */
     qp_shape shape = {1, {4}};
-    assert_int_equal(qp_npy_write(tmp_path("no/such/dir/x.npy", path), QP_DT_FLOAT, &shape, v),
+    assert_int_equal(qp_npy_write(qp_test_tmp_path("no/such/dir/x.npy", path), QP_DT_FLOAT, &shape, v),
                      QP_ERR_IO);
     assert_non_null(strstr(qp_error_message(), "no/such/dir/x.npy"));
-    assert_int_equal(qp_npy_write(tmp_path("s.npy", path), QP_DT_STRING, &shape, v),
+    assert_int_equal(qp_npy_write(qp_test_tmp_path("s.npy", path), QP_DT_STRING, &shape, v),
                      QP_ERR_UNSUPPORTED);
 }
 
@@ -305,5 +286,5 @@ int main(void) {
         cmocka_unit_test(test_reads_numpy_files),
         cmocka_unit_test(test_random_damage_never_crashes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, qp_test_tmpdir_setup, qp_test_tmpdir_teardown);
 }
