@@ -112,6 +112,16 @@ static void free_attr(qp_attr *a) {
     }
 }
 
+void qp_node_free_contents(qp_node *n) {
+    free(n->name);
+    free(n->op_type);
+    free(n->domain);
+    free(n->inputs);
+    free(n->outputs);
+    for (int a = 0; a < n->n_attrs; a++) free_attr(&n->attrs[a]);
+    free(n->attrs);
+}
+
 void qp_graph_free(qp_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->n_tensors; i++) {
@@ -123,16 +133,7 @@ void qp_graph_free(qp_graph *g) {
         free(t);
     }
     free(g->tensors);
-    for (int i = 0; i < g->n_nodes; i++) {
-        qp_node *n = &g->nodes[i];
-        free(n->name);
-        free(n->op_type);
-        free(n->domain);
-        free(n->inputs);
-        free(n->outputs);
-        for (int a = 0; a < n->n_attrs; a++) free_attr(&n->attrs[a]);
-        free(n->attrs);
-    }
+    for (int i = 0; i < g->n_nodes; i++) qp_node_free_contents(&g->nodes[i]);
     free(g->nodes);
     free(g->inputs);
     free(g->outputs);

@@ -148,6 +148,9 @@ typedef struct qp_graph {
 
 QP_API qp_graph *qp_graph_new(void);
 QP_API void qp_graph_free(qp_graph *graph);
+/* Frees what a node owns (names, edges, attributes), not the node itself: for passes that drop
+ * nodes from g->nodes. */
+void qp_node_free_contents(qp_node *node);
 
 /* Tensor id for name, or -1. */
 QP_API int qp_graph_find_tensor(const qp_graph *graph, const char *name);

@@ -7,34 +7,11 @@
 
 #include "engine/op.h"
 
-static void free_attr_contents(qp_attr *a) {
-    free(a->name);
-    free(a->s);
-    free(a->floats);
-    free(a->ints);
-    for (int k = 0; a->strings && k < a->n; k++) free(a->strings[k]);
-    free(a->strings);
-    if (a->t) {
-        free(a->t->data);
-        free(a->t);
-    }
-}
-
-static void free_node_contents(qp_node *n) {
-    free(n->name);
-    free(n->op_type);
-    free(n->domain);
-    free(n->inputs);
-    free(n->outputs);
-    for (int a = 0; a < n->n_attrs; a++) free_attr_contents(&n->attrs[a]);
-    free(n->attrs);
-}
-
 void qp_graph_remove_nodes(qp_graph *g, const unsigned char *remove) {
     int kept = 0;
     for (int id = 0; id < g->n_nodes; id++) {
         if (remove[id]) {
-            free_node_contents(&g->nodes[id]);
+            qp_node_free_contents(&g->nodes[id]);
             continue;
         }
         if (kept != id) g->nodes[kept] = g->nodes[id];
