@@ -6,6 +6,7 @@
 #include "core/parallel.h"
 #include "engine/op.h"
 #include "kernels/fp32/f32_kernels.h"
+#include "ops/ops_common_util.h"
 
 #define NODE_FMT "node '%s' (%s): "
 #define NODE_ARGS(node) (node)->name ? (node)->name : "", (node)->op_type
@@ -43,37 +44,6 @@ typedef struct conv_geom {
     conv_path path;
 } conv_geom;
 
-static qp_status read_spatial(const qp_node *node, const char *name, int n, int64_t fallback,
-                              int64_t min_value, int64_t *out) {
-    int count = 0;
-    const int64_t *v = qp_node_attr_ints(node, name, &count);
-    for (int i = 0; i < n; i++) out[i] = fallback;
-    if (!v) return QP_OK;
-    if (count != n)
-        return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute '%s' has %d values, expected %d",
-                        NODE_ARGS(node), name, count, n);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < min_value)
-            return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute '%s'[%d] = %lld, must be >= %lld",
-                            NODE_ARGS(node), name, i, (long long)v[i], (long long)min_value);
-        out[i] = v[i];
-    }
-    return QP_OK;
-}
-
-static qp_status read_auto_pad(const qp_node *node, qp_f32_auto_pad *out) {
-    const char *s = qp_node_attr_string(node, "auto_pad", "NOTSET");
-    if (strcmp(s, "NOTSET") == 0 || s[0] == '\0') *out = QP_F32_AUTO_PAD_NOTSET;
-    else if (strcmp(s, "SAME_UPPER") == 0) *out = QP_F32_AUTO_PAD_SAME_UPPER;
-    else if (strcmp(s, "SAME_LOWER") == 0) *out = QP_F32_AUTO_PAD_SAME_LOWER;
-    else if (strcmp(s, "VALID") == 0) *out = QP_F32_AUTO_PAD_VALID;
-    else
-        return qp_error(QP_ERR_INVALID_MODEL,
-                        NODE_FMT "auto_pad '%s' (allowed: NOTSET, SAME_UPPER, SAME_LOWER, VALID)",
-                        NODE_ARGS(node), s);
-    return QP_OK;
-}
-
 /* Checks X, W, B (dtype, rank) common to both ops and reads the spatial attributes. */
 static qp_status conv_common(const qp_op_context *ctx, conv_geom *g, int64_t *kernel, int64_t *strides,
                              int64_t *dilations, int64_t *pads, qp_f32_auto_pad *auto_pad) {
@@ -109,10 +79,10 @@ static qp_status conv_common(const qp_op_context *ctx, conv_geom *g, int64_t *ke
                         (long long)g->group);
     int ns = g->n_spatial;
     qp_status st;
-    if ((st = read_spatial(node, "strides", ns, 1, 1, strides)) != QP_OK) return st;
-    if ((st = read_spatial(node, "dilations", ns, 1, 1, dilations)) != QP_OK) return st;
-    if ((st = read_spatial(node, "pads", 2 * ns, 0, 0, pads)) != QP_OK) return st;
-    if ((st = read_spatial(node, "kernel_shape", ns, 0, 1, kernel)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "strides", ns, 1, 1, strides)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "dilations", ns, 1, 1, dilations)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "pads", 2 * ns, 0, 0, pads)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "kernel_shape", ns, 0, 1, kernel)) != QP_OK) return st;
     for (int i = 0; i < ns; i++) {
         if (kernel[i] == 0) kernel[i] = w->shape.dims[i + 2];
         if (kernel[i] != w->shape.dims[i + 2])
@@ -120,7 +90,7 @@ static qp_status conv_common(const qp_op_context *ctx, conv_geom *g, int64_t *ke
                             NODE_ARGS(node), i, (long long)kernel[i], (long long)w->shape.dims[i + 2]);
         g->in_spatial[i] = x->shape.dims[i + 2];
     }
-    return read_auto_pad(node, auto_pad);
+    return qp_ops_auto_pad_attr(node, auto_pad);
 }
 
 /* Fills the D,H,W window from the last n_spatial entries (1-D and 2-D promoted to 3-D). */
@@ -384,7 +354,7 @@ static qp_status convt_geometry(const qp_op_context *ctx, conv_geom *g) {
     g->cout_g = w->shape.dims[1];
     g->c_out = g->cout_g * g->group;
     if ((st = check_bias(ctx, g->c_out)) != QP_OK) return st;
-    if ((st = read_spatial(node, "output_padding", ns, 0, 0, out_pad)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "output_padding", ns, 0, 0, out_pad)) != QP_OK) return st;
     int n_shape = 0;
     const int64_t *out_shape = qp_node_attr_ints(node, "output_shape", &n_shape);
     if (out_shape && n_shape != ns && n_shape != ns + 2)

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/fp32/f32_kernels.h"
+
 /* Below this many elements per thread, waking threads costs more than it saves. */
 #define QP_OPS_GRAIN 32768
 
@@ -412,3 +414,38 @@ void qp_ops_parallel(int n_threads, int64_t n, int64_t grain, qp_range_fn fn, vo
 void qp_ops_copy(void *dst, const void *src, size_t n) {
     if (n > 0 && dst != src) memcpy(dst, src, n);
 }
+
+#define NODE_FMT "node '%s' (%s): "
+#define NODE_ARGS(node) (node)->name ? (node)->name : "", (node)->op_type
+
+qp_status qp_ops_spatial_attr(const qp_node *node, const char *name, int n, int64_t fallback,
+                             int64_t min_value, int64_t *out) {
+    int count = 0;
+    const int64_t *v = qp_node_attr_ints(node, name, &count);
+    for (int i = 0; i < n; i++) out[i] = fallback;
+    if (!v) return QP_OK;
+    if (count != n)
+        return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute '%s' has %d values, expected %d",
+                        NODE_ARGS(node), name, count, n);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < min_value)
+            return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute '%s'[%d] = %lld, must be >= %lld",
+                            NODE_ARGS(node), name, i, (long long)v[i], (long long)min_value);
+        out[i] = v[i];
+    }
+    return QP_OK;
+}
+
+qp_status qp_ops_auto_pad_attr(const qp_node *node, qp_f32_auto_pad *out) {
+    const char *s = qp_node_attr_string(node, "auto_pad", "NOTSET");
+    if (strcmp(s, "NOTSET") == 0 || s[0] == '\0') *out = QP_F32_AUTO_PAD_NOTSET;
+    else if (strcmp(s, "SAME_UPPER") == 0) *out = QP_F32_AUTO_PAD_SAME_UPPER;
+    else if (strcmp(s, "SAME_LOWER") == 0) *out = QP_F32_AUTO_PAD_SAME_LOWER;
+    else if (strcmp(s, "VALID") == 0) *out = QP_F32_AUTO_PAD_VALID;
+    else
+        return qp_error(QP_ERR_INVALID_MODEL,
+                        NODE_FMT "auto_pad '%s' (allowed: NOTSET, SAME_UPPER, SAME_LOWER, VALID)",
+                        NODE_ARGS(node), s);
+    return QP_OK;
+}
+

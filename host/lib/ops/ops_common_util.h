@@ -46,6 +46,13 @@ qp_status qp_ops_const_floats(const qp_op_context *ctx, int index, const char *n
  * with a negative dim or more than 2^48 elements, before any size computation can overflow. */
 qp_status qp_ops_check_output_shape(const qp_op_context *ctx, const qp_shape *shape);
 
+/* Conv/pool window attributes: n values of attribute `name` (all `fallback` when absent), each
+ * >= min_value; and auto_pad. Errors name the node and the attribute. */
+qp_status qp_ops_spatial_attr(const qp_node *node, const char *name, int n, int64_t fallback, int64_t min_value,
+                              int64_t *out);
+enum qp_f32_auto_pad;
+qp_status qp_ops_auto_pad_attr(const qp_node *node, enum qp_f32_auto_pad *out);
+
 /* Normalises axes (each in [-rank, rank)) in place and rejects duplicates. */
 qp_status qp_ops_normalize_axes(int64_t *axes, int n, int rank, const char *what);
 

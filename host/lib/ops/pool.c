@@ -5,6 +5,7 @@
 #include "core/parallel.h"
 #include "engine/op.h"
 #include "kernels/fp32/f32_kernels.h"
+#include "ops/ops_common_util.h"
 
 #define NODE_FMT "node '%s' (%s): "
 #define NODE_ARGS(node) (node)->name ? (node)->name : "", (node)->op_type
@@ -16,24 +17,6 @@ typedef struct pool_geom {
     qp_f32_window win;
     int64_t in_volume, out_volume;
 } pool_geom;
-
-static qp_status read_spatial(const qp_node *node, const char *name, int n, int64_t fallback,
-                              int64_t min_value, int64_t *out) {
-    int count = 0;
-    const int64_t *v = qp_node_attr_ints(node, name, &count);
-    for (int i = 0; i < n; i++) out[i] = fallback;
-    if (!v) return QP_OK;
-    if (count != n)
-        return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute '%s' has %d values, expected %d",
-                        NODE_ARGS(node), name, count, n);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < min_value)
-            return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute '%s'[%d] = %lld, must be >= %lld",
-                            NODE_ARGS(node), name, i, (long long)v[i], (long long)min_value);
-        out[i] = v[i];
-    }
-    return QP_OK;
-}
 
 static qp_status input_plane_shape(const qp_op_context *ctx, pool_geom *g) {
     const qp_node *node = ctx->node;
@@ -70,20 +53,12 @@ static qp_status pool_geometry(const qp_op_context *ctx, pool_geom *g) {
     int n_kernel = 0;
     if (!qp_node_attr_ints(node, "kernel_shape", &n_kernel))
         return qp_error(QP_ERR_INVALID_MODEL, NODE_FMT "attribute 'kernel_shape' is required", NODE_ARGS(node));
-    if ((st = read_spatial(node, "kernel_shape", ns, 1, 1, kernel)) != QP_OK) return st;
-    if ((st = read_spatial(node, "strides", ns, 1, 1, strides)) != QP_OK) return st;
-    if ((st = read_spatial(node, "dilations", ns, 1, 1, dilations)) != QP_OK) return st;
-    if ((st = read_spatial(node, "pads", 2 * ns, 0, 0, pads)) != QP_OK) return st;
-    const char *ap = qp_node_attr_string(node, "auto_pad", "NOTSET");
+    if ((st = qp_ops_spatial_attr(node, "kernel_shape", ns, 1, 1, kernel)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "strides", ns, 1, 1, strides)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "dilations", ns, 1, 1, dilations)) != QP_OK) return st;
+    if ((st = qp_ops_spatial_attr(node, "pads", 2 * ns, 0, 0, pads)) != QP_OK) return st;
     qp_f32_auto_pad auto_pad;
-    if (strcmp(ap, "NOTSET") == 0 || ap[0] == '\0') auto_pad = QP_F32_AUTO_PAD_NOTSET;
-    else if (strcmp(ap, "SAME_UPPER") == 0) auto_pad = QP_F32_AUTO_PAD_SAME_UPPER;
-    else if (strcmp(ap, "SAME_LOWER") == 0) auto_pad = QP_F32_AUTO_PAD_SAME_LOWER;
-    else if (strcmp(ap, "VALID") == 0) auto_pad = QP_F32_AUTO_PAD_VALID;
-    else
-        return qp_error(QP_ERR_INVALID_MODEL,
-                        NODE_FMT "auto_pad '%s' (allowed: NOTSET, SAME_UPPER, SAME_LOWER, VALID)",
-                        NODE_ARGS(node), ap);
+    if ((st = qp_ops_auto_pad_attr(node, &auto_pad)) != QP_OK) return st;
     int ceil_mode = qp_node_attr_int(node, "ceil_mode", 0) != 0;
     for (int i = 0; i < ns; i++) {
         if (qp_f32_window_dim(g->in_spatial[i], kernel[i], strides[i], dilations[i], auto_pad, ceil_mode,
