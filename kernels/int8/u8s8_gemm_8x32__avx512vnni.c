@@ -78,13 +78,21 @@ static void pack_panel(const qp_u8s8_gemm_args *a, int64_t n0, int64_t cols, uin
     for (int64_t c0 = 0; c0 < cols; c0 += NR) {
         uint8_t *dst = panel + (c0 / NR) * k4 * NR * 4;
         const int64_t width = cols - c0 < NR ? cols - c0 : NR;
-        if (a->x_n_stride == 1 && width == NR) {
+        if (a->x_n_stride == 1) {
+            /* a last block narrower than NR (49 = 32 + 17 columns on 7x7 planes) loads masked:
+             * the columns past `width` pack as 0. (Byte by byte, the 17-column tail of a 7x7
+             * plane with k = 960 took 16 us, longer than the block's multiply.) */
+            __mmask16 keep[2];
+            for (int half = 0; half < 2; half++) {
+                const int64_t live = width - 16 * half;
+                keep[half] = live >= 16 ? (__mmask16)0xffff : live > 0 ? (__mmask16)((1u << live) - 1) : 0;
+            }
             for (int64_t qi = 0; qi < k4; qi++) {
                 const uint8_t *src = a->x + (4 * qi) * a->x_k_stride + n0 + c0;
                 for (int half = 0; half < 2; half++) {
                     __m128i r[4];
                     for (int h = 0; h < 4; h++)
-                        r[h] = 4 * qi + h < k ? _mm_loadu_si128((const __m128i *)(src + h * a->x_k_stride + 16 * half))
+                        r[h] = 4 * qi + h < k ? _mm_maskz_loadu_epi8(keep[half], src + h * a->x_k_stride + 16 * half)
                                               : _mm_setzero_si128();
                     quad16(r[0], r[1], r[2], r[3], dst + qi * NR * 4 + half * 64);
                 }

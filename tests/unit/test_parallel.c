@@ -1,8 +1,9 @@
-/* test_parallel.c — qp_parallel_for: every item exactly once, static partition, nesting and concurrent callers. */
+/* test_parallel.c — qp_parallel_for: every item exactly once, static partition, part 0 on the caller, waking sleeping workers, nesting and concurrent callers. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/parallel.h"
 #include "test_support.h"
@@ -33,6 +34,51 @@ static void test_every_item_once(void **state) {
         }
     }
     free(hits);
+}
+
+typedef struct first_part_ctx {
+    pthread_t runner; /* thread that ran the range starting at 0 */
+    atomic_int seen;
+} first_part_ctx;
+
+static void note_first_part(void *user, int64_t begin, int64_t end) {
+    first_part_ctx *ctx = user;
+    (void)end;
+    if (begin == 0) {
+        ctx->runner = pthread_self();
+        atomic_fetch_add(&ctx->seen, 1);
+    }
+}
+
+/* q8_conv's task lists count on part 0 staying on the calling thread (locality from op to op). */
+static void test_caller_runs_first_part(void **state) {
+    (void)state;
+    for (int threads = 2; threads <= 6; threads++)
+        for (int round = 0; round < 100; round++) {
+            first_part_ctx ctx = {0};
+            qp_parallel_for(threads, 12, note_first_part, &ctx);
+            assert_int_equal(atomic_load(&ctx.seen), 1);
+            assert_true(pthread_equal(ctx.runner, pthread_self()));
+        }
+}
+
+/* After an idle gap far past the workers' spin, they sleep on the condition variable: the next
+ * jobs must wake them (or run without them) and still cover every item. */
+static void test_jobs_after_idle_gaps(void **state) {
+    (void)state;
+    enum { N = 64 };
+    atomic_int hits[N];
+    for (int gap = 0; gap < 4; gap++) {
+        const struct timespec pause = {.tv_sec = 0, .tv_nsec = 30 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        for (int round = 0; round < 20; round++) {
+            memset(hits, 0, sizeof hits);
+            visit_ctx ctx = {.hits = hits};
+            qp_parallel_for(3, N, visit, &ctx);
+            for (int i = 0; i < N; i++) assert_int_equal(atomic_load(&hits[i]), 1);
+            assert_int_equal(atomic_load(&ctx.calls), 3);
+        }
+    }
 }
 
 typedef struct nested_ctx {
@@ -75,6 +121,8 @@ static void test_concurrent_callers(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_item_once),
+        cmocka_unit_test(test_caller_runs_first_part),
+        cmocka_unit_test(test_jobs_after_idle_gaps),
         cmocka_unit_test(test_nested_calls_run_inline),
         cmocka_unit_test(test_concurrent_callers),
     };

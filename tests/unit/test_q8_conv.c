@@ -1,4 +1,4 @@
-/* test_q8_conv.c — the int8 Conv's work splits (whole images per thread, im2col row blocks, row and channel chunks, small planes) give the same bytes for any thread count and batch, equal to QUANTSIM. */
+/* test_q8_conv.c — the int8 Conv's work splits (whole images per thread, im2col row blocks, a 3-channel stem, row and channel chunks, small planes) give the same bytes for any thread count and batch, equal to QUANTSIM. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,32 +92,14 @@ static float *run(const qp_graph *g, const qp_encodings *e, qp_engine_mode mode,
     return copy;
 }
 
-/* x [N, 16, 40, 40] -> 3x3 16->32 (im2col in row blocks: 144 x 1600 columns) -> depthwise 3x3
- * s2 (20x20 rows) -> 1x1 32->48 -> 3x3 s2 48->48 (10x10, whole-image im2col) -> depthwise 3x3 on
- * 10x10 and s2 to 5x5 (flat small-plane kernel) -> grouped 3x3 (2 groups) -> 1x1 on 5x5. */
-static void test_splits_give_the_same_bytes(void **state) {
-    (void)state;
-    qp_graph *g = qp_graph_new();
-    g->opsets = calloc(1, sizeof *g->opsets);
-    g->opsets[0].domain = strdup("");
-    g->opsets[0].version = 13;
-    g->n_opsets = 1;
-    qp_test_add_input(g, "x", QP_DT_FLOAT, &(qp_shape){.rank = 4, .dims = {-1, 16, 40, 40}});
-    conv(g, "c1", "x", "a1", 16, 32, 3, 1, 1);
-    conv(g, "d1", "a1", "a2", 32, 32, 3, 2, 32);
-    conv(g, "p1", "a2", "a3", 32, 48, 1, 1, 1);
-    conv(g, "c2", "a3", "a4", 48, 48, 3, 2, 1);
-    conv(g, "d2", "a4", "a5", 48, 48, 3, 1, 48);
-    conv(g, "d3", "a5", "a6", 48, 48, 3, 2, 48);
-    conv(g, "g1", "a6", "a7", 48, 48, 3, 1, 2);
-    conv(g, "p2", "a7", "y", 48, 24, 1, 1, 1);
-    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
-    assert_int_equal(qp_graph_finalize(g), QP_OK);
+/* INT8 at 1 thread equals QUANTSIM, and 2 to 4 threads give the same bytes, at batches 1, 3, 8
+ * (split images, and whole images per thread). */
+static void check_splits(const qp_graph *g, int64_t in_per_image) {
     qp_encodings *e = encodings_for(g);
     static const int batches[] = {1, 3, 8};
     for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
         const int batch = batches[bi];
-        const size_t n_in = (size_t)batch * 16 * 40 * 40;
+        const size_t n_in = (size_t)batch * (size_t)in_per_image;
         float *x = malloc(n_in * sizeof *x);
         for (size_t i = 0; i < n_in; i++) x[i] = frand(-2.5f, 2.5f);
         size_t n_ref, n;
@@ -136,12 +118,58 @@ static void test_splits_give_the_same_bytes(void **state) {
         free(x);
     }
     qp_encodings_free(e);
+}
+
+static qp_graph *new_graph(const char *input, int64_t c, int64_t h, int64_t w) {
+    qp_graph *g = qp_graph_new();
+    g->opsets = calloc(1, sizeof *g->opsets);
+    g->opsets[0].domain = strdup("");
+    g->opsets[0].version = 13;
+    g->n_opsets = 1;
+    qp_test_add_input(g, input, QP_DT_FLOAT, &(qp_shape){.rank = 4, .dims = {-1, c, h, w}});
+    return g;
+}
+
+/* x [N, 16, 40, 40] -> 3x3 16->32 (im2col in row blocks: 144 x 1600 columns) -> depthwise 3x3
+ * s2 (20x20 rows) -> 1x1 32->48 -> 3x3 s2 48->48 (10x10, whole-image im2col) -> depthwise 3x3 on
+ * 10x10 and s2 to 5x5 (flat small-plane kernel) -> grouped 3x3 (2 groups) -> 1x1 on 5x5. */
+static void test_splits_give_the_same_bytes(void **state) {
+    (void)state;
+    qp_graph *g = new_graph("x", 16, 40, 40);
+    conv(g, "c1", "x", "a1", 16, 32, 3, 1, 1);
+    conv(g, "d1", "a1", "a2", 32, 32, 3, 2, 32);
+    conv(g, "p1", "a2", "a3", 32, 48, 1, 1, 1);
+    conv(g, "c2", "a3", "a4", 48, 48, 3, 2, 1);
+    conv(g, "d2", "a4", "a5", 48, 48, 3, 1, 48);
+    conv(g, "d3", "a5", "a6", 48, 48, 3, 2, 48);
+    conv(g, "g1", "a6", "a7", 48, 48, 3, 1, 2);
+    conv(g, "p2", "a7", "y", 48, 24, 1, 1, 1);
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    assert_int_equal(qp_graph_finalize(g), QP_OK);
+    check_splits(g, 16 * 40 * 40);
+    qp_graph_free(g);
+}
+
+/* A MobileNet-like stem: x [N, 3, 128, 128] -> 3x3 s2 3->32 (few input channels: row blocks of
+ * im2col + GEMM when threads share the image) -> depthwise 3x3 on 64x64 and s2 to 32x32 (split
+ * since the depthwise work counts its taps) -> 1x1 32->16. */
+static void test_stem_splits_give_the_same_bytes(void **state) {
+    (void)state;
+    qp_graph *g = new_graph("x", 3, 128, 128);
+    conv(g, "c1", "x", "a1", 3, 32, 3, 2, 1);
+    conv(g, "d1", "a1", "a2", 32, 32, 3, 1, 32);
+    conv(g, "d2", "a2", "a3", 32, 32, 3, 2, 32);
+    conv(g, "p1", "a3", "y", 32, 16, 1, 1, 1);
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    assert_int_equal(qp_graph_finalize(g), QP_OK);
+    check_splits(g, 3 * 128 * 128);
     qp_graph_free(g);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_splits_give_the_same_bytes),
+        cmocka_unit_test(test_stem_splits_give_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,6 +146,10 @@ static qp_status binary_prepare(const qp_q8_prep *p, void **state, size_t *scrat
         s->n_chunks = qp_q8_chunks(qp_shape_numel(&p->outputs[0]->shape), p->n_threads, 16384, &s->chunk);
     } else {
         const qp_q8_act *a = &p->in_act[0], *b = &p->in_act[1], *o = &p->out_act[0];
+        /* A small Add (MobileNetV2's residuals: 8K-75K bytes, 1-5 us) is memory-bound: shared,
+         * its second thread fetches its operands from the other core's cache and it ran slower
+         * on two threads than on one. */
+        const int threads = qp_shape_numel(&p->outputs[0]->shape) < 64 * 1024 * (int64_t)p->n_threads ? 1 : p->n_threads;
         if (strcmp(p->node->op_type, "Add") == 0) {
             s->mode = MODE_ADD;
             st = qp_u8_add_params_init(a->scale, a->zero_point, b->scale, b->zero_point, o->scale, o->zero_point,
@@ -156,8 +160,8 @@ static qp_status binary_prepare(const qp_q8_prep *p, void **state, size_t *scrat
                                        s->lo, s->hi, &s->mul);
         }
         collapse(&p->outputs[0]->shape, &p->inputs[0]->shape, &p->inputs[1]->shape, s);
-        if (s->rows > 1) s->n_chunks = qp_q8_chunks(s->rows, p->n_threads, 1, &s->chunk);
-        else s->n_chunks = qp_q8_chunks(s->inner, p->n_threads, 4096, &s->chunk);
+        if (s->rows > 1) s->n_chunks = qp_q8_chunks(s->rows, threads, 1, &s->chunk);
+        else s->n_chunks = qp_q8_chunks(s->inner, threads, 4096, &s->chunk);
     }
     if (st != QP_OK) {
         free(s);

@@ -170,7 +170,7 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
      * one or two per image, and each thread's activations stay in its own cache); none at all
      * when a node is so small that waking a thread costs more than it saves (mnist: a few us).
      * Every split gives the same bytes: each output is one integer sum. */
-    const int64_t macs = s->c_out * (s->depthwise ? 1 : s->k) * s->out_plane * s->batch;
+    const int64_t macs = s->c_out * s->k * s->out_plane * s->batch; /* depthwise: k is the taps */
     const int64_t min_macs_per_thread = s->depthwise ? 64 * 1024 : 768 * 1024; /* ~2 us of work */
     s->threads = p->n_threads > 1 && macs >= min_macs_per_thread * p->n_threads ? p->n_threads : 1;
     s->by_image = s->threads > 1 && s->batch >= s->threads &&
@@ -212,9 +212,13 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
                       cw->dilation_w == 1 && cw->out_w == cw->in_w && cw->kernel_h <= 16 && cw->kernel_w <= 16 &&
                       s->out_plane > 8;
         /* A column buffer past L2 would be written by im2col and read back cold by the GEMM:
-         * unfold and multiply a block of output rows at a time instead (~96 KB of columns). */
+         * unfold and multiply a block of output rows at a time instead (~96 KB of columns).
+         * Also when threads share an image with too few input channels to share the whole-image
+         * im2col evenly (the 3-channel stem: one thread unfolded 2 channels, the other 1): a row
+         * block's task does both steps, in one job instead of two. */
         const int64_t col_total = s->k * s->out_plane;
-        if (!s->pointwise && !s->implicit && !s->gemm_rows && col_total > 1024 * 1024) {
+        if (!s->pointwise && !s->implicit && !s->gemm_rows &&
+            (col_total > 1024 * 1024 || (split > 1 && s->cin_g < 4 * (int64_t)split))) {
             int64_t blocks = (col_total + 96 * 1024 - 1) / (96 * 1024);
             if (blocks < want) blocks = want;
             if (blocks > s->win.out_h) blocks = s->win.out_h;
@@ -270,25 +274,36 @@ typedef struct conv_job {
 
 typedef void (*conv_task_fn)(const conv_job *j, int64_t task, uint8_t *slot);
 
-/* Tasks claimed one at a time from a shared counter by `parts` threads, each with its own
- * scratch slot (qp_parallel_for runs part p as the range [p, p + 1)). */
+/* Tasks claimed one at a time by `parts` threads, each with its own scratch slot (qp_parallel_for
+ * runs part p as the range [p, p + 1)). Part p owns a contiguous block of the task list and
+ * claims from it first, then what is left of the other blocks, so a slow thread's tasks still go
+ * to the others. Tasks are in spatial order (column or row chunks) and qp_parallel_for keeps
+ * part 0 on the calling thread, so with two threads each core mostly works on the same region of
+ * the activations from one Conv to the next, and reads lines it wrote itself. */
+enum { MAX_TASK_PARTS = 64 };
 typedef struct task_list {
     const conv_job *j;
     conv_task_fn fn;
-    int64_t n_tasks;
+    int parts;
     uint8_t *scratch;
     size_t slot_bytes;
-    atomic_int_fast64_t next;
+    struct {
+        _Alignas(64) atomic_int_fast64_t next; /* next unclaimed task of the block */
+        int64_t end;
+    } block[MAX_TASK_PARTS];
 } task_list;
 
 static void claim_tasks(void *user, int64_t begin, int64_t end) {
     task_list *t = user;
     (void)end;
     uint8_t *slot = t->scratch + (size_t)begin * t->slot_bytes;
-    for (;;) {
-        const int64_t task = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
-        if (task >= t->n_tasks) return;
-        t->fn(t->j, task, slot);
+    for (int i = 0; i < t->parts; i++) {
+        const int b = (int)((begin + i) % t->parts);
+        for (;;) {
+            const int64_t task = atomic_fetch_add_explicit(&t->block[b].next, 1, memory_order_relaxed);
+            if (task >= t->block[b].end) break;
+            t->fn(t->j, task, slot);
+        }
     }
 }
 
@@ -298,9 +313,13 @@ static void run_tasks(const conv_job *j, conv_task_fn fn, int64_t n_tasks, int t
         for (int64_t task = 0; task < n_tasks; task++) fn(j, task, scratch);
         return;
     }
-    task_list t = {.j = j, .fn = fn, .n_tasks = n_tasks, .scratch = scratch, .slot_bytes = slot_bytes};
-    atomic_init(&t.next, 0);
-    const int parts = threads < n_tasks ? threads : (int)n_tasks;
+    int parts = threads < n_tasks ? threads : (int)n_tasks;
+    if (parts > MAX_TASK_PARTS) parts = MAX_TASK_PARTS;
+    task_list t = {.j = j, .fn = fn, .parts = parts, .scratch = scratch, .slot_bytes = slot_bytes};
+    for (int p = 0; p < parts; p++) {
+        atomic_init(&t.block[p].next, n_tasks * p / parts);
+        t.block[p].end = n_tasks * (p + 1) / parts;
+    }
     qp_parallel_for(parts, parts, claim_tasks, &t);
 }
 
