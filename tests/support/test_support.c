@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/engine.h"
+
 const char *qp_test_shared_path(const char *relative, char *buf) {
     const char *root = getenv("QP_SHARED_DIR");
     snprintf(buf, 4096, "%s/%s", root && *root ? root : QP_SHARED_DIR, relative);
@@ -94,3 +96,21 @@ const char *qp_test_tmp_path(const char *name, char *buf) {
 }
 
 const char *qp_test_tmpdir(void) { return test_tmpdir; }
+
+float *qp_test_run_plan(const qp_graph *g, const qp_encodings *e, qp_engine_mode mode, int batch, int threads,
+                  const float *x, size_t *n_out) {
+    qp_plan_options o = {.mode = mode, .batch = batch, .n_threads = threads, .encodings = e};
+    qp_plan *plan = NULL;
+    if (qp_plan_create(g, &o, &plan) != QP_OK) fail_msg("plan: %s", qp_error_message());
+    if (mode == QP_MODE_INT8 && qp_plan_num_fp32_fallbacks(plan) != 0)
+        fail_msg("node %d runs in fp32: %s", qp_plan_fp32_fallback_node(plan, 0), qp_plan_fp32_fallback_reason(plan, 0));
+    qp_value *in = qp_plan_input(plan, 0);
+    memcpy(in->data, x, in->nbytes);
+    assert_int_equal(qp_plan_run(plan), QP_OK);
+    const qp_value *y = qp_plan_output(plan, 0);
+    float *copy = malloc(y->nbytes);
+    memcpy(copy, y->data, y->nbytes);
+    *n_out = y->nbytes;
+    qp_plan_free(plan);
+    return copy;
+}

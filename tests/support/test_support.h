@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine/engine.h"
 #include "ir/ir.h"
 
 /* Absolute path of a file under ../shared (buf must hold 4096). */
@@ -40,5 +41,10 @@ int qp_test_add_initializer(qp_graph *g, const char *name, const qp_shape *shape
 /* Adds a float graph input with the given shape; returns tensor id. */
 int qp_test_add_input(qp_graph *g, const char *name, qp_dtype dtype, const qp_shape *shape);
 void qp_test_add_output(qp_graph *g, int tensor_id);
+
+/* Plans g in `mode` (int8 must have no fp32 fallback), runs it once on x and returns a malloc'd copy
+ * of output 0 (*n_out bytes). Fails the test on any error. */
+float *qp_test_run_plan(const qp_graph *g, const qp_encodings *e, qp_engine_mode mode, int batch, int threads,
+                        const float *x, size_t *n_out);
 
 #endif

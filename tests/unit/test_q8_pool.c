@@ -214,24 +214,6 @@ static qp_encodings *encodings_for(const qp_graph *g) {
     return e;
 }
 
-static float *run(const qp_graph *g, const qp_encodings *e, qp_engine_mode mode, int batch, int threads,
-                  const float *x, size_t *n_out) {
-    qp_plan_options o = {.mode = mode, .batch = batch, .n_threads = threads, .encodings = e};
-    qp_plan *plan = NULL;
-    if (qp_plan_create(g, &o, &plan) != QP_OK) fail_msg("plan: %s", qp_error_message());
-    if (mode == QP_MODE_INT8 && qp_plan_num_fp32_fallbacks(plan) != 0)
-        fail_msg("node %d runs in fp32: %s", qp_plan_fp32_fallback_node(plan, 0), qp_plan_fp32_fallback_reason(plan, 0));
-    qp_value *in = qp_plan_input(plan, 0);
-    memcpy(in->data, x, in->nbytes);
-    assert_int_equal(qp_plan_run(plan), QP_OK);
-    const qp_value *y = qp_plan_output(plan, 0);
-    float *copy = malloc(y->nbytes);
-    memcpy(copy, y->data, y->nbytes);
-    *n_out = y->nbytes;
-    qp_plan_free(plan);
-    return copy;
-}
-
 static void set_ints(qp_node *n, const char *name, const int64_t *v, int count) {
     qp_attr *a = qp_node_add_attr(n, name, QP_ATTR_INTS);
     a->ints = malloc((size_t)count * sizeof *a->ints);
@@ -272,14 +254,14 @@ static void test_engine_maxpool_threads(void **state) {
         float *x = malloc(n_in * sizeof *x);
         for (size_t i = 0; i < n_in; i++) x[i] = frand(-3.5f, 3.5f);
         size_t n_ref, n;
-        float *ref = run(g, e, QP_MODE_INT8, batch, 1, x, &n_ref);
+        float *ref = qp_test_run_plan(g, e, QP_MODE_INT8, batch, 1, x, &n_ref);
         assert_int_equal(n_ref, (size_t)batch * 40 * 13 * 13 * sizeof(float));
-        float *sim = run(g, e, QP_MODE_QUANTSIM, batch, 1, x, &n);
+        float *sim = qp_test_run_plan(g, e, QP_MODE_QUANTSIM, batch, 1, x, &n);
         assert_int_equal(n, n_ref);
         if (memcmp(sim, ref, n)) fail_msg("batch %d: INT8 MaxPool differs from QUANTSIM", batch);
         free(sim);
         for (int threads = 2; threads <= 4; threads++) {
-            float *got = run(g, e, QP_MODE_INT8, batch, threads, x, &n);
+            float *got = qp_test_run_plan(g, e, QP_MODE_INT8, batch, threads, x, &n);
             assert_int_equal(n, n_ref);
             if (memcmp(got, ref, n)) fail_msg("batch %d: %d threads differ from 1 thread", batch, threads);
             free(got);
