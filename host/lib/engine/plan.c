@@ -577,6 +577,10 @@ static qp_status check_mode(const qp_plan_options *o) {
 
 qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_plan **out) {
     *out = NULL;
+    /* Before any BLAS call made while planning (constant folding, prepare): OpenBLAS's own
+     * helper threads otherwise wake for it and spin on sched_yield for a while afterwards,
+     * competing with qpipe's workers (seen as ~12% of perf samples in a 1-thread run). */
+    openblas_set_num_threads(1);
     qp_plan_options defaults = {0};
     qp_status st = check_mode(options ? options : &defaults);
     if (st != QP_OK) return st;
