@@ -305,10 +305,6 @@ def time_alternating(runners, repeat, block, warmup=3):
     times = [[] for _ in runners]
     while min(len(t) for t in times) < repeat:
         for r, t in zip(runners, times):
-            # Both runtimes' worker threads spin for a while after a run (ORT's pool for several
-            # ms): without a pause the runtime that ran last steals the second core from the one
-            # being timed, which made every 2-thread figure here meaningless.
-            time.sleep(0.05)
             r()  # untimed: wakes the runtime's threads after the other one ran
             for _ in range(block):
                 t0 = time.perf_counter()
@@ -444,13 +440,12 @@ def main():
                                 pl.close()
                         info = {}
                     else:
-                        q_best = o_best = f_best = float("inf")
+                        q_best = o_best = float("inf")
                         for _ in range(max(1, args.rounds)):
                             q, info = time_qpipe(qpipe, model, "int8", batch, threads, args.repeat, npy)
                             o = time_ort(sess, name, x, args.repeat)
                             q_best, o_best = min(q_best, q), min(o_best, o)
-                        f, _ = time_qpipe(qpipe, fp32, "fp32", batch, threads, args.repeat, npy)
-                        f_best = min(f_best, f)
+                        f_best, _ = time_qpipe(qpipe, fp32, "fp32", batch, threads, args.repeat, npy)
                     del sess
                     row.update({"qpipe_int8_ms": round(q_best, 3), "ort_int8_ms": round(o_best, 3),
                                 "qpipe_fp32_ms": round(f_best, 3), "ratio_qpipe_over_ort": round(q_best / o_best, 3),

@@ -42,11 +42,12 @@ def safe_name(name):
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
-def with_outputs(model, names, elem_type):
+def with_outputs(model, names, elem_types):
+    """A copy of model with names added as graph outputs; elem_types: one ONNX dtype per name."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     have = {o.name for o in m.graph.output}
-    for name in names:
+    for name, elem_type in zip(names, elem_types):
         if name not in have:
             m.graph.output.append(onnx.helper.make_tensor_value_info(name, elem_type, None))
             have.add(name)
@@ -92,14 +93,19 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ort_layer_diff-")
     try:
         ort_path = os.path.join(tmp, "ort.onnx")
-        onnx.save(with_outputs(model, [q.output[0] for q in quants], onnx.TensorProto.UINT8), ort_path)
+        # A QuantizeLinear's output has its zero point's dtype (int8 for symmetric or TensorRT-style
+        # exports); uint8 when the zero point is omitted, as ONNX defines it.
+        def q_type(q):
+            zp = inits.get(q.input[2]) if len(q.input) > 2 and q.input[2] else None
+            return zp.data_type if zp is not None else onnx.TensorProto.UINT8
+        onnx.save(with_outputs(model, [q.output[0] for q in quants], [q_type(q) for q in quants]), ort_path)
         dq_of = {}
         for n in g.node:
             if n.op_type == "DequantizeLinear" and n.input[0] not in dq_of:
                 dq_of[n.input[0]] = n.output[0]
         qp_path = os.path.join(tmp, "qpipe.onnx")
-        onnx.save(with_outputs(model, [dq_of[q.output[0]] for q in quants if q.output[0] in dq_of],
-                               onnx.TensorProto.FLOAT), qp_path)
+        dq_names = [dq_of[q.output[0]] for q in quants if q.output[0] in dq_of]
+        onnx.save(with_outputs(model, dq_names, [onnx.TensorProto.FLOAT] * len(dq_names)), qp_path)
 
         s = session(ort_path, args.threads)
         feed = {s.get_inputs()[0].name: x}

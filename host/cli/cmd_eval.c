@@ -11,7 +11,6 @@
 
 #include "data/dataset.h"
 #include "data/npy.h"
-#include "quant/qdq_import.h"
 
 static void usage(FILE *out) {
     fprintf(out,

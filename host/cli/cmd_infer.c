@@ -7,7 +7,6 @@
 
 #include "cli.h"
 #include "data/npy.h"
-#include "quant/qdq_import.h"
 
 static void usage(FILE *out) {
     fprintf(out,

@@ -9,14 +9,6 @@
 #include "kernels/fp32/f32_kernels.h"
 #include "kernels/fp32/f32_window.h"
 
-/* A fused Relu/Clip, in Clip's compare-and-select form (NaN stays NaN, like max(lo, v)). */
-static inline void QP_F32_ISA_NAME(dw_clamp_row)(float *restrict out, int64_t n, float lo, float hi) {
-    for (int64_t i = 0; i < n; i++) {
-        float v = lo > out[i] ? lo : out[i];
-        out[i] = hi < v ? hi : v;
-    }
-}
-
 /* Any kernel size, stride, dilation and padding: for each (kh, kw) tap, one axpy over the output
  * row's valid range (computed once per tap), so the inner loop has no bounds test. */
 static void QP_F32_ISA_NAME(dw_generic)(const qp_f32_dwconv2d_args *a) {
@@ -44,7 +36,7 @@ static void QP_F32_ISA_NAME(dw_generic)(const qp_f32_dwconv2d_args *a) {
                     for (int64_t i = 0; i < n; i++) dst[i] += weight * src[i * sw];
             }
         }
-        if (a->clamp) QP_F32_ISA_NAME(dw_clamp_row)(out, OW, a->lo, a->hi);
+        if (a->clamp) QP_F32_ISA_NAME(qp_f32_clamp)(out, out, OW, a->lo, a->hi);
     }
 }
 
@@ -101,7 +93,7 @@ static void QP_F32_ISA_NAME(dw3x3_strided)(const qp_f32_dwconv2d_args *a) {
         }
         for (int64_t ow = oe; ow < OW; ow++)
             out[ow] = QP_F32_ISA_NAME(dw3x3_border)(r0, r1, r2, k, bias, ow * sw - pw, W);
-        if (a->clamp) QP_F32_ISA_NAME(dw_clamp_row)(out, OW, a->lo, a->hi);
+        if (a->clamp) QP_F32_ISA_NAME(qp_f32_clamp)(out, out, OW, a->lo, a->hi);
     }
 }
 #undef QP_DW3X3_INTERIOR
@@ -158,7 +150,7 @@ static void QP_F32_ISA_NAME(dw_plane)(const qp_f32_dwconv2d_args *a) {
                 for (int64_t j = 0; j < n; j++) wide[j] += weight * src[j];
             }
     }
-    if (a->clamp) QP_F32_ISA_NAME(dw_clamp_row)(wide, n, a->lo, a->hi);
+    if (a->clamp) QP_F32_ISA_NAME(qp_f32_clamp)(wide, wide, n, a->lo, a->hi);
     for (int64_t oh = 0; oh < OH; oh++) memcpy(a->output + oh * OW, wide + oh * Wp, sizeof(float) * (size_t)OW);
 }
 

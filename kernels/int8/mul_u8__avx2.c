@@ -10,9 +10,6 @@
 #endif
 #include "kernels/int8/q8_avx2.h"
 
-/* (a - za) and (b - zb) fit int16 (-255..255) and their product fits int32: vpmullw and vpmulhw
- * give its two halves, and interleaving them per 128-bit lane yields elements 0-3|8-11 and
- * 4-7|12-15, which vpackssdw puts back in order without a cross-lane permute. */
 /* 8 products (exact int32) -> float, times the ratio, plus zo: two roundings, as MLAS's SSE2
  * kernel (the barrier keeps the compiler from fusing them into an FMA). */
 static inline __m256i mul8(__m256i prod, __m256 ratio, __m256 zo) {

@@ -317,7 +317,7 @@ void qp_u8_maxpool__avx512(const qp_u8_pool_args *a) {
 /* AveragePool. Rows whose vertical window lies inside the input, and within them the columns
  * [lo, hi) whose window lies inside too, have count KH*KW in both count modes: there 64 outputs
  * a step sum their taps as u16 (taps <= 257, so no overflow), take away KH*KW*za and share one
- * multiplier. Every other output (borders, ceil-mode overhang) runs the reference's own code. */
+ * scale. Every other output (borders, ceil-mode overhang) runs the reference's own code. */
 void qp_u8_avgpool__avx512(const qp_u8_pool_args *a) {
     const qp_q8_window *w = &a->win;
     const int64_t sw = w->stride_w, KW = w->kernel_w, KH = w->kernel_h, taps = KH * KW;

@@ -6,10 +6,11 @@
 
 #include "kernels/int8/q8_kernels.h"
 
-/* One Add output; b_first: the broadcast operand a goes in first (MLAS's scalar-A path). */
+/* One Add output, in MLAS's order (b's term innermost). */
 static inline uint8_t qp_u8_add_one(uint8_t a, uint8_t b, const qp_u8_add_params *p) {
     return qp_u8_binary_out(fmaf((float)a, p->a_ratio, fmaf((float)b, p->b_ratio, p->fixed)), p->qmin, p->qmax);
 }
+/* The same when a is the broadcast operand: MLAS's scalar-A path puts a's term innermost. */
 static inline uint8_t qp_u8_add_one_a_bcast(uint8_t a, uint8_t b, const qp_u8_add_params *p) {
     return qp_u8_binary_out(fmaf((float)b, p->b_ratio, fmaf((float)a, p->a_ratio, p->fixed)), p->qmin, p->qmax);
 }

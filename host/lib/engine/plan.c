@@ -480,17 +480,16 @@ static qp_status layout_arena(qp_plan *plan, arena_item *items, int n_items) {
 static int runs_in_place(const qp_plan *plan, const qp_plan_step *s) {
     static const char *const ops[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
                                       "HardSwish", "Elu", "Selu", "Softplus", "Softsign"};
-    if (s->kind != QP_STEP_OP || s->node_id < 0 || s->n_in < 1 || s->n_out != 1) return 0;
-    const qp_node *n = &plan->graph->nodes[s->node_id];
-    if (n->domain[0] != '\0') return 0;
+    if (s->n_in < 1 || s->n_out != 1) return 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(n->op_type, ops[i]) == 0) return 1;
+        if (is_op(plan, s, ops[i])) return 1;
     return 0;
 }
 
 /* fp32 plans: the output of an in-place op takes its input's buffer when that input dies there
- * (alias[out] = the value owning the buffer, its lifetime extended), so Conv -> Relu/Clip
- * chains hold one activation instead of two, and the activation runs on cache-hot data. Only
+ * (alias[out] = the value owning the buffer, its lifetime extended), so a Conv -> Relu/Clip
+ * chain that is not fused (an observer is set) holds one activation instead of two, and the
+ * activation runs on cache-hot data. Only
  * the fp32 mode: the quantized lowerings add conversions that read these tensors. */
 static void alias_in_place(const qp_plan *plan, int *first, int *last, int *alias) {
     if (plan->options.mode != QP_MODE_FP32) return;

@@ -119,11 +119,11 @@ static void dequantize_range(void *user, int64_t begin, int64_t end) {
 /* --- QUANTSIM's exact simulation of the int8 arithmetic ------------------------------------
  * Float sums of dequantized products round differently from the integer engine near ties, and
  * in deep networks one such flip spreads to many outputs downstream. For the nodes the int8
- * engine runs with integer arithmetic (Conv, Gemm, MatMul, GlobalAveragePool, ReduceMean, Add,
- * Mul), QUANTSIM therefore computes in the integer domain: the fp32 op runs on integer-valued
- * floats (code - zero point, integer weights), which float sums hold exactly up to 2^24, and
- * the output is rounded once (half to even) from the exact accumulator with the int8 engine's own
- * multipliers. */
+ * engine runs with integer arithmetic (Conv, Gemm, MatMul, GlobalAveragePool, ReduceMean),
+ * QUANTSIM therefore computes in the integer domain: the fp32 op runs on integer-valued floats
+ * (code - zero point, integer weights), which float sums hold exactly up to 2^24, and the output
+ * is requantized with the int8 engine's own float scales (kernels/int8/requant.h). Add and Mul
+ * call the kernels' own per-element functions (qp_u8_add_one / qp_u8_mul_one, q8_add.h). */
 
 typedef struct requant_sim {
     int64_t channels, inner;  /* the output as [outer][channels][inner] */
@@ -399,7 +399,7 @@ static qp_status integer_weights(qs_state *q, int t, int *out) {
 }
 
 /* Conv/Gemm/MatMul/GlobalAveragePool/ReduceMean: input to integers, the fp32 op on integers, then
- * one rounding with the int8 engine's bias and multipliers (and the fused Relu/Clip's clamp). */
+ * one rounding with the int8 engine's bias and scales (and the fused Relu/Clip's clamp). */
 static qp_status emit_requant_sim(qs_state *q, const qp_plan_step *src, const qp_q8_prep *p) {
     qp_plan *plan = q->plan;
     const qp_graph *g = plan->graph;

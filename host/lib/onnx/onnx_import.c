@@ -32,7 +32,6 @@ typedef struct raw_ref {
 typedef struct import_ctx {
     const char *base_dir;    /* folder of the model file, or NULL when loaded from memory */
     const uint8_t *bytes;    /* the model's bytes (split path), else NULL */
-    size_t n_bytes;
     const raw_ref *raw;      /* one per graph initializer, in file order, or NULL */
     size_t n_raw;
     int release_pages;       /* bytes is a private read-only file mapping: drop copied pages */
@@ -816,14 +815,15 @@ static int split_model(const uint8_t *bytes, size_t n, uint8_t **stripped, size_
     return 1;
 }
 
-/* Unpacks the model and converts it; with split, through the stripped copy. */
-static qp_status load_parsed(const uint8_t *bytes, size_t n, const char *base_dir, const char *name, int split,
+/* Unpacks the model and converts it, through the stripped copy when split_model understands the
+ * file (else the plain unpack). */
+static qp_status load_parsed(const uint8_t *bytes, size_t n, const char *base_dir, const char *name,
                              int release_pages, qp_graph **out) {
     uint8_t *stripped = NULL;
     size_t n_stripped = 0, n_raw = 0;
     raw_ref *raw = NULL;
     Onnx__ModelProto *mp = NULL;
-    if (split && split_model(bytes, n, &stripped, &n_stripped, &raw, &n_raw)) {
+    if (split_model(bytes, n, &stripped, &n_stripped, &raw, &n_raw)) {
         mp = onnx__model_proto__unpack(NULL, n_stripped, stripped);
         free(stripped);
         if (mp && (!mp->graph || mp->graph->n_initializer != n_raw)) {
@@ -856,7 +856,7 @@ static qp_status load_parsed(const uint8_t *bytes, size_t n, const char *base_di
         free(raw);
         return qp_error(QP_ERR_NOMEM, "%s: out of memory", name);
     }
-    import_ctx ctx = {.base_dir = base_dir, .bytes = raw ? bytes : NULL, .n_bytes = n, .raw = raw,
+    import_ctx ctx = {.base_dir = base_dir, .bytes = raw ? bytes : NULL, .raw = raw,
                       .n_raw = n_raw, .release_pages = raw && release_pages};
     qp_status st = convert_graph(mp, &ctx, g);
     onnx__model_proto__free_unpacked(mp, NULL);
@@ -880,7 +880,7 @@ qp_status qp_onnx_load_memory(const void *bytes, size_t n, const char *base_dir,
         return qp_error(QP_ERR_PARSE,
                         "%s: file too large (%zu bytes): ONNX protobuf files are limited to 2 GiB; "
                         "larger models must store weights as external data", name, n);
-    return load_parsed(bytes, n, base_dir, name, 1, 0, out);
+    return load_parsed(bytes, n, base_dir, name, 0, out);
 }
 
 /* A file's bytes: mapped read-only where possible (no anonymous copy of a big model while
@@ -965,7 +965,7 @@ qp_status qp_onnx_load(const char *path, qp_graph **out) {
     qp_status st = file_bytes_open(path, ONNX_MAX_PROTO_BYTES, &fb);
     if (st != QP_OK) return st;
     char *dir = dir_of(path);
-    st = dir ? load_parsed(fb.data, fb.n, dir, path, 1, fb.mapped, out)
+    st = dir ? load_parsed(fb.data, fb.n, dir, path, fb.mapped, out)
              : qp_error(QP_ERR_NOMEM, "%s: out of memory", path);
     free(dir);
     file_bytes_release(&fb);

@@ -36,7 +36,6 @@ typedef struct conv_state {
     size_t col_bytes;           /* whole-image im2col buffer at the start of an image's scratch */
     size_t xpack_bytes;         /* gemm_rows: X packed once for all row tasks, after col_bytes */
     size_t slot_bytes;          /* scratch of one running task */
-    int split;                  /* threads sharing one image (1 with by_image) */
     size_t image_scratch;       /* one image: col_bytes + split slots */
     int threads;                /* threads this node uses: 1 when the work is too small to share */
     int by_image;               /* batch >= threads: each thread runs whole images */
@@ -175,7 +174,7 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
     s->threads = p->n_threads > 1 && macs >= min_macs_per_thread * p->n_threads ? p->n_threads : 1;
     s->by_image = s->threads > 1 && s->batch >= s->threads &&
                   (s->batch % s->threads == 0 || s->batch >= 3 * (int64_t)s->threads);
-    const int split = s->split = s->by_image ? 1 : s->threads;
+    const int split = s->by_image ? 1 : s->threads; /* threads sharing one image */
     /* Tasks per image: a few per thread when it is shared, so the claims balance out */
     const int want = split > 1 ? 4 * split : 1;
     if (st == QP_OK && s->depthwise) {
@@ -417,8 +416,7 @@ static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_
             j.rhs = j.x + g * s->cin_g * s->in_plane;
             j.x_k_stride = s->in_plane;
         } else if (!s->implicit) {
-            if (threads > 1) qp_parallel_for(threads, s->cin_g, im2col_range, &j);
-            else im2col_range(&j, 0, s->cin_g);
+            qp_parallel_for(threads, s->cin_g, im2col_range, &j); /* inline for one thread */
             j.rhs = j.col;
             j.x_k_stride = s->out_plane;
         }
