@@ -10,6 +10,7 @@
 #else
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 #endif
+#include "kernels/int8/q8_avx2.h"
 #include "kernels/int8/q8_avx512.h"
 
 /* vpdpbusd multiplies u8 (first source) by s8 (second) in groups of four and adds the four
@@ -63,19 +64,9 @@ static size_t vnni_scratch_size(int64_t k, int64_t n) {
     return (size_t)(quads_of(k) * panel_columns(k, n) * 4) + 64;
 }
 
-/* Interleaves 4 rows of 16 columns into 16 quads (byte unpack, then word unpack). */
-static void quad16(__m128i r0, __m128i r1, __m128i r2, __m128i r3, uint8_t *dst) {
-    const __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
-    const __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
-    _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi16(t0, t2));
-    _mm_storeu_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(t0, t2));
-    _mm_storeu_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(t1, t3));
-    _mm_storeu_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(t1, t3));
-}
-
-/* quad16 on both 16-column halves of a block at once: 256-bit unpacks work per 128-bit lane,
- * so lane 0 holds columns 0-15's result and lane 1 columns 16-31's (half the loads and
- * shuffles of two quad16 calls; the same bytes). */
+/* Interleaves 4 rows of a 32-column block into 32 quads (byte unpack, then word unpack): 256-bit
+ * unpacks work per 128-bit lane, so lane 0 yields columns 0-15's 64 bytes and lane 1 columns
+ * 16-31's, stored one after the other. */
 static void quad32(__m256i r0, __m256i r1, __m256i r2, __m256i r3, uint8_t *dst) {
     const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
     const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
@@ -96,7 +87,7 @@ static void pack_panel(const qp_u8s8_gemm_args *a, int64_t n0, int64_t cols, uin
             /* a last block narrower than NR (49 = 32 + 17 columns on 7x7 planes) loads masked:
              * the columns past `width` pack as 0. (Byte by byte, the 17-column tail of a 7x7
              * plane with k = 960 took 16 us, longer than the block's multiply.) One 32-byte load
-             * per row of X and quad32 instead of two 16-byte loads and two quad16: packing was
+             * per row of X and one quad32 (not two 16-byte loads per half-block): packing was
              * ~4% of MobileNetV2's int8 time (its 1x1 projections have M = 16-32 rows, so each
              * packed column block serves only 2-4 row blocks). */
             const __mmask32 keep = width >= NR ? ~(__mmask32)0 : (__mmask32)((1u << width) - 1);
@@ -158,7 +149,7 @@ static void pack_panel_implicit(const qp_u8s8_gemm_args *a, int64_t n0, int64_t 
         }
         int64_t c = 0, kh = 0, kw = 0; /* row k of X */
         for (int64_t qi = 0; qi < k4; qi++) {
-            __m128i r[2][4];
+            __m256i r[4];
             for (int h = 0; h < 4; h++) {
                 __m256i v = _mm256_setzero_si256();
                 if (4 * qi + h < k) {
@@ -172,11 +163,9 @@ static void pack_panel_implicit(const qp_u8s8_gemm_args *a, int64_t n0, int64_t 
                         }
                     }
                 }
-                r[0][h] = _mm256_castsi256_si128(v);
-                r[1][h] = _mm256_extracti128_si256(v, 1);
+                r[h] = v;
             }
-            quad16(r[0][0], r[0][1], r[0][2], r[0][3], dst + qi * NR * 4);
-            quad16(r[1][0], r[1][1], r[1][2], r[1][3], dst + qi * NR * 4 + 64);
+            quad32(r[0], r[1], r[2], r[3], dst + qi * NR * 4);
         }
     }
 }
@@ -209,10 +198,9 @@ static void pack_x_quads(const qp_u8s8_gemm_args *a, int64_t c0, int nc, uint32_
 
 /* qp_requantize for 8 lanes, each with its own scale (rows of the tile). */
 static inline __m128i requant8_per_row(__m256i acc, const float scale[8], int32_t zp, __m256 lo, __m256 hi) {
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(scale));
-    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    const __m256i v = qp_q8_avx2_requant(acc, _mm256_loadu_ps(scale), lo, hi);
     /* v + zp lies in [qmin, qmax] within 0..255: the unsigned narrowing never saturates */
-    return _mm256_cvtusepi32_epi8(_mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(zp)));
+    return _mm256_cvtusepi32_epi8(_mm256_add_epi32(v, _mm256_set1_epi32(zp)));
 }
 
 /* xq[c * cs + q * qs]: quad q of column c (cs = k4, qs = 1 for pack_x_quads; cs = 1, qs = NR

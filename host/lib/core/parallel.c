@@ -55,6 +55,12 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Part `part` of n_parts covers items [begin, end): fixed by the three numbers alone. */
+static inline void part_bounds(int64_t n_items, int64_t part, int n_parts, int64_t *begin, int64_t *end) {
+    *begin = n_items * part / n_parts;
+    *end = n_items * (part + 1) / n_parts;
+}
+
 /* Claims and runs parts of the current job until none is left. */
 static void run_claimed_parts(void) {
     for (;;) {
@@ -70,7 +76,8 @@ static void run_claimed_parts(void) {
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &v, v + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        int64_t begin = n_items * part / n_parts, end = n_items * (part + 1) / n_parts;
+        int64_t begin, end;
+        part_bounds(n_items, part, n_parts, &begin, &end);
         if (begin < end) fn(user, begin, end);
         atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel);
     }
@@ -160,8 +167,9 @@ void qp_parallel_for(int n_threads, int64_t n_items, qp_range_fn fn, void *user)
     }
 
     inside_pool_job = 1;
-    const int64_t first_end = n_items / n_threads; /* part 0, as run_claimed_parts bounds it */
-    if (first_end > 0) fn(user, 0, first_end);
+    int64_t first_begin, first_end;
+    part_bounds(n_items, 0, n_threads, &first_begin, &first_end);
+    if (first_begin < first_end) fn(user, first_begin, first_end);
     atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel);
     run_claimed_parts();
     inside_pool_job = 0;
