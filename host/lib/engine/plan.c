@@ -1,6 +1,5 @@
 /* plan.c — the engine's planner and executor: shape inference, constant folding, mode lowering, arena layout, run loop. */
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/int8_ops/q8_ops.h"
 #include "engine/plan_internal.h"
+#include "ops/ops_common_util.h"
 
 /* OpenBLAS's thread control is not in cblas.h on every distribution. */
 extern void openblas_set_num_threads(int num_threads);
@@ -294,45 +294,36 @@ static qp_status plan_nodes(qp_plan *plan) {
     return QP_OK;
 }
 
-/* A Relu/Clip fused into the Conv before it (fp32 plans): the Conv writes the activation's output
- * directly, clamped in its epilogue, and the activation's step is gone. */
-typedef struct clamp_fusion {
-    int conv_step;          /* index in the compacted step list */
-    int conv_out, act_out;  /* values: the Conv's own output (no longer computed) and the activation's */
-    float bounds[2];        /* lo, hi as qp_op_context.fused_clamp gives them */
-} clamp_fusion;
-
 static int is_op(const qp_plan *plan, const qp_plan_step *s, const char *op_type) {
     if (s->kind != QP_STEP_OP || s->node_id < 0) return 0;
     const qp_node *n = &plan->graph->nodes[s->node_id];
     return n->domain[0] == '\0' && strcmp(n->op_type, op_type) == 0;
 }
 
-/* The bounds of a Relu/Clip step when they are plan-time constants, as clip_run reads them. */
-static int clamp_bounds(const qp_plan *plan, const qp_plan_step *a, float *lo, float *hi) {
+/* The bounds {lo, hi} of a Relu/Clip step when they are plan-time float32 constants, read as
+ * clip_run reads them. */
+static int clamp_bounds(const qp_plan *plan, const qp_plan_step *a, float bounds[2]) {
     if (is_op(plan, a, "Relu")) {
-        *lo = 0.0f;
-        *hi = INFINITY;
+        bounds[0] = 0.0f;
+        bounds[1] = INFINITY;
         return 1;
     }
     if (!is_op(plan, a, "Clip")) return 0;
-    const qp_node *n = &plan->graph->nodes[a->node_id];
-    if (a->opset < 11) { /* attribute bounds; defaults are the float limits */
-        *lo = qp_node_attr_float(n, "min", -FLT_MAX);
-        *hi = qp_node_attr_float(n, "max", FLT_MAX);
-        return 1;
-    }
-    float b[2] = {-INFINITY, INFINITY};
-    for (int k = 1; k < a->n_in && k < 3; k++) {
-        const int v = a->in[k];
-        if (v < 0) continue; /* omitted: no clipping on that side */
-        const qp_value *bound = &plan->values[v];
-        if (!plan->is_const[v] || bound->dtype != QP_DT_FLOAT || bound->nbytes != sizeof(float) || !bound->data)
-            return 0;
-        b[k - 1] = *(const float *)bound->data;
-    }
-    *lo = b[0];
-    *hi = b[1];
+    const qp_value *in[2] = {NULL, NULL}; /* min, max; NULL when omitted */
+    if (a->opset >= 11)
+        for (int k = 1; k < a->n_in && k < 3; k++) {
+            const int v = a->in[k];
+            if (v < 0) continue;
+            const qp_value *bound = &plan->values[v];
+            if (!plan->is_const[v] || bound->dtype != QP_DT_FLOAT || bound->nbytes != sizeof(float) ||
+                !bound->data)
+                return 0;
+            in[k - 1] = bound;
+        }
+    qp_ops_clip_scalar store[2];
+    const void *b[2];
+    qp_ops_clip_bounds(&plan->graph->nodes[a->node_id], a->opset, QP_DT_FLOAT, in[0], in[1], store, b);
+    qp_ops_clip_bounds_f32(b, bounds);
     return 1;
 }
 
@@ -341,9 +332,7 @@ static int clamp_bounds(const qp_plan *plan, const qp_plan_step *a, float *lo, f
  * same float, in Clip's compare-and-select form, so results are bit-identical to the unfused
  * plan. Calibration registers an observer, which must see every node's output: no fusion then,
  * and quantsim/int8 plans have their own fusion. */
-static qp_status fuse_clamps(qp_plan *plan, clamp_fusion **out, int *n_out) {
-    *out = NULL;
-    *n_out = 0;
+static qp_status fuse_clamps(qp_plan *plan) {
     /* An fp32 plan given encodings is the int8 lowering's preview (qp_qdq_engine_decisions runs
      * qp_q8_decide on its one-step-per-node list): it keeps every step. */
     if (plan->options.mode != QP_MODE_FP32 || plan->options.observer || plan->options.encodings) return QP_OK;
@@ -351,12 +340,10 @@ static qp_status fuse_clamps(qp_plan *plan, clamp_fusion **out, int *n_out) {
     int *readers = calloc((size_t)(plan->n_values ? plan->n_values : 1), sizeof *readers);
     int *reader_step = malloc((size_t)(plan->n_values ? plan->n_values : 1) * sizeof *reader_step);
     unsigned char *drop = calloc((size_t)(plan->n_steps ? plan->n_steps : 1), 1);
-    clamp_fusion *fusions = malloc((size_t)(plan->n_steps ? plan->n_steps : 1) * sizeof *fusions);
-    if (!readers || !reader_step || !drop || !fusions) {
+    if (!readers || !reader_step || !drop) {
         free(readers);
         free(reader_step);
         free(drop);
-        free(fusions);
         return qp_error(QP_ERR_NOMEM, "out of memory while planning");
     }
     for (int si = 0; si < plan->n_steps; si++) {
@@ -367,7 +354,6 @@ static qp_status fuse_clamps(qp_plan *plan, clamp_fusion **out, int *n_out) {
                 reader_step[s->in[k]] = si;
             }
     }
-    int n = 0;
     for (int si = 0; si < plan->n_steps; si++) {
         qp_plan_step *s = &plan->steps[si];
         if (!is_op(plan, s, "Conv") || s->n_out != 1) continue;
@@ -375,46 +361,41 @@ static qp_status fuse_clamps(qp_plan *plan, clamp_fusion **out, int *n_out) {
         if (vo < 0 || vo >= g->n_tensors || g->tensors[vo]->is_graph_output || readers[vo] != 1) continue;
         const int ai = reader_step[vo];
         const qp_plan_step *a = &plan->steps[ai];
-        float lo, hi;
-        if (ai <= si || a->n_out != 1 || a->n_in < 1 || a->in[0] != vo || !clamp_bounds(plan, a, &lo, &hi)) continue;
+        float bounds[2];
+        if (ai <= si || a->n_out != 1 || a->n_in < 1 || a->in[0] != vo || !clamp_bounds(plan, a, bounds))
+            continue;
         const int va = a->out[0];
         if (va < 0 || plan->is_const[va] || plan->is_input[va] || plan->values[va].dtype != QP_DT_FLOAT ||
             plan->values[va].nbytes != plan->values[vo].nbytes)
             continue;
-        s->out[0] = va;
+        s->out[0] = va; /* the Conv's own output vo (its node's outputs[0]) is no longer computed */
+        s->has_clamp = 1;
+        s->clamp[0] = bounds[0];
+        s->clamp[1] = bounds[1];
         drop[ai] = 1;
-        fusions[n++] = (clamp_fusion){.conv_step = si, .conv_out = vo, .act_out = va, .bounds = {lo, hi}};
     }
-    /* compact the step list; fusions[] is in step order, so its conv_step indexes follow along */
-    int kept = 0, f = 0;
-    for (int si = 0; si < plan->n_steps; si++) {
-        if (drop[si]) continue;
-        if (f < n && fusions[f].conv_step == si) fusions[f++].conv_step = kept;
-        plan->steps[kept++] = plan->steps[si];
-    }
+    int kept = 0;
+    for (int si = 0; si < plan->n_steps; si++)
+        if (!drop[si]) plan->steps[kept++] = plan->steps[si];
     plan->n_steps = kept;
     free(readers);
     free(reader_step);
     free(drop);
-    *out = fusions;
-    *n_out = n;
     return QP_OK;
 }
 
 /* Prepares the fp32 OP steps (after the lowering, so quantsim's prepare sees the fake-quantized
  * weights it will run with). */
-static qp_status prepare_steps(qp_plan *plan, const clamp_fusion *fusions, int n_fusions) {
+static qp_status prepare_steps(qp_plan *plan) {
     char where[300];
-    int f = 0;
     for (int si = 0; si < plan->n_steps; si++) {
         qp_plan_step *s = &plan->steps[si];
-        while (f < n_fusions && fusions[f].conv_step < si) f++;
         if (s->kind != QP_STEP_OP || s->prepared) continue;
         qp_status st = resolve_step(plan, s);
         if (st != QP_OK) return st;
         qp_op_context ctx;
         make_ctx(plan, s, &ctx);
-        if (f < n_fusions && fusions[f].conv_step == si) ctx.fused_clamp = fusions[f].bounds;
+        if (s->has_clamp) ctx.fused_clamp = s->clamp;
         if (s->op->prepare && (st = s->op->prepare(&ctx, &s->state, &s->scratch_bytes)) != QP_OK)
             return qp_error_prefix(st, "%s: ", qp_plan_node_desc(plan->graph, s->node_id, where, sizeof where));
         s->prepared = 1;
@@ -586,8 +567,6 @@ qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_p
     if ((st = qp_graph_check_ops(g)) != QP_OK) return st;
     qp_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
-    clamp_fusion *fusions = NULL;
-    int n_fusions = 0;
     plan->graph = g;
     if (options) plan->options = *options;
     plan->n_threads = plan->options.n_threads > 0 ? plan->options.n_threads : qp_cpu_count();
@@ -622,8 +601,8 @@ qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_p
     if ((st = plan_nodes(plan)) != QP_OK) goto fail;
     if (plan->options.mode == QP_MODE_QUANTSIM && (st = qp_quantsim_lower(plan)) != QP_OK) goto fail;
     if (plan->options.mode == QP_MODE_INT8 && (st = qp_int8_lower(plan)) != QP_OK) goto fail;
-    if ((st = fuse_clamps(plan, &fusions, &n_fusions)) != QP_OK) goto fail;
-    if ((st = prepare_steps(plan, fusions, n_fusions)) != QP_OK) goto fail;
+    if ((st = fuse_clamps(plan)) != QP_OK) goto fail;
+    if ((st = prepare_steps(plan)) != QP_OK) goto fail;
     for (int i = 0; i < plan->n_inputs; i++) {
         qp_value *v = &plan->values[plan->input_ids[i]];
         if ((st = qp_plan_own(plan, v->data = qp_plan_alloc(v->nbytes))) != QP_OK) goto fail;
@@ -631,16 +610,15 @@ qp_status qp_plan_create(const qp_graph *g, const qp_plan_options *options, qp_p
     }
     if ((st = plan_memory(plan)) != QP_OK) goto fail;
     /* a fused Conv's own output is never computed: it reads as the activation's (same shape) */
-    for (int f = 0; f < n_fusions; f++)
-        plan->values[fusions[f].conv_out].data = plan->values[fusions[f].act_out].data;
-    free(fusions);
-    fusions = NULL;
+    for (int si = 0; si < plan->n_steps; si++) {
+        const qp_plan_step *s = &plan->steps[si];
+        if (s->has_clamp) plan->values[g->nodes[s->node_id].outputs[0]].data = plan->values[s->out[0]].data;
+    }
     for (int si = 0; si < plan->n_steps; si++)
         if ((st = resolve_step(plan, &plan->steps[si])) != QP_OK) goto fail;
     *out = plan;
     return QP_OK;
 fail:
-    free(fusions);
     qp_plan_free(plan);
     return st;
 }

@@ -67,6 +67,10 @@ typedef struct qp_plan_step {
     void *state;                 /* OP/INT8: the op's (released with it); SIM kinds: plan-owned params */
     size_t scratch_bytes;
     int prepared;
+    /* fp32 Conv with a Relu/Clip folded into its epilogue (plan.c, fuse_clamps): out[0] is then the
+     * activation's output, and clamp = {lo, hi} as qp_op_context.fused_clamp gives them. */
+    int has_clamp;
+    float clamp[2];
     /* Conversions. */
     const qp_encoding *enc;      /* FAKE_QUANT: per-tensor or per-channel encoding */
     qp_q8_act act;               /* QUANTIZE / DEQUANTIZE */

@@ -279,35 +279,39 @@ static void clip_range(void *user, int64_t begin, int64_t end) {
     j->fn(end - begin, j->in + (size_t)begin * j->es, j->out + (size_t)begin * j->es, j->lo, j->hi);
 }
 
+/* Declared in ops_common_util.h so the planner's Conv+Clip fusion reads the bounds as this op does. */
+void qp_ops_clip_bounds(const qp_node *node, int64_t opset, qp_dtype dtype, const qp_value *min_in,
+                        const qp_value *max_in, qp_ops_clip_scalar store[2], const void *bounds[2]) {
+    if (opset < 11) { /* the float limits as defaults: no clipping, in effect */
+        const float lo = qp_node_attr_float(node, "min", -FLT_MAX);
+        const float hi = qp_node_attr_float(node, "max", FLT_MAX);
+        if (dtype == QP_DT_FLOAT) {
+            store[0].f = lo;
+            store[1].f = hi;
+        } else {
+            store[0].d = lo;
+            store[1].d = hi;
+        }
+        bounds[0] = &store[0];
+        bounds[1] = &store[1];
+        return;
+    }
+    bounds[0] = min_in ? min_in->data : NULL;
+    bounds[1] = max_in ? max_in->data : NULL;
+}
+
 static qp_status clip_run(qp_op_context *ctx) {
     const qp_value *x = ctx->inputs[0];
-    union {
-        float f;
-        double d;
-    } lo, hi;
-    clip_job j = {clip_table[x->dtype], x->data, ctx->outputs[0]->data, qp_dtype_size(x->dtype), NULL, NULL};
-    if (ctx->opset < 11) {
-        /* Attribute bounds are float; defaults are the float limits, i.e. no clipping. */
-        float flo = qp_node_attr_float(ctx->node, "min", -FLT_MAX),
-              fhi = qp_node_attr_float(ctx->node, "max", FLT_MAX);
-        if (x->dtype == QP_DT_FLOAT) {
-            lo.f = flo;
-            hi.f = fhi;
-        } else {
-            lo.d = flo;
-            hi.d = fhi;
-        }
-        j.lo = &lo;
-        j.hi = &hi;
-    } else {
-        const qp_value *vlo = qp_ops_in(ctx, 1), *vhi = qp_ops_in(ctx, 2);
-        j.lo = vlo ? vlo->data : NULL;
-        j.hi = vhi ? vhi->data : NULL;
-    }
-    if (x->dtype == QP_DT_FLOAT && (j.lo || j.hi)) {
-        f32_clamp_run(ctx, j.lo ? *(const float *)j.lo : -INFINITY, j.hi ? *(const float *)j.hi : INFINITY);
+    qp_ops_clip_scalar store[2];
+    const void *b[2];
+    qp_ops_clip_bounds(ctx->node, ctx->opset, x->dtype, qp_ops_in(ctx, 1), qp_ops_in(ctx, 2), store, b);
+    if (x->dtype == QP_DT_FLOAT && (b[0] || b[1])) {
+        float f[2];
+        qp_ops_clip_bounds_f32(b, f);
+        f32_clamp_run(ctx, f[0], f[1]);
         return QP_OK;
     }
+    clip_job j = {clip_table[x->dtype], x->data, ctx->outputs[0]->data, qp_dtype_size(x->dtype), b[0], b[1]};
     qp_ops_parallel(ctx->n_threads, qp_shape_numel(&x->shape), 32768, clip_range, &j);
     return QP_OK;
 }

@@ -33,8 +33,9 @@ typedef enum conv_path {
     CONV_PATH_IM2COL,    /* everything else: the GEMM packs im2col panels straight from the image */
 } conv_path;
 
-/* Everything Conv/ConvTranspose derive from attributes and shapes; recomputed identically by
- * infer, prepare and run so no state is needed when weights are not constant. */
+/* Everything Conv/ConvTranspose derive from attributes and shapes. A plan's shapes are fixed
+ * (a new batch size or input shape is a new plan, prepared anew), so prepare derives it once into
+ * the op's state and run reads it from there. */
 typedef struct conv_geom {
     int n_spatial;
     int64_t batch, c_in, c_out, group, cin_g, cout_g;
@@ -198,27 +199,42 @@ static size_t gemm_scratch_per_slot(const conv_geom *g) {
     return qp_f32_gemm_nn_scratch_size(&qp_f32_get_config()->gemm, g->cin_g * g->kernel_volume);
 }
 
-/* The state of a Conv with a fused Relu/Clip (qp_op_context.fused_clamp); plain Convs have none. */
+/* What prepare derives for run (Conv and ConvTranspose): the geometry, and for a Conv with a fused
+ * Relu/Clip (qp_op_context.fused_clamp) the clamp of its epilogue. */
 typedef struct conv_state {
-    float lo, hi;
+    conv_geom g;
+    int clamp;
+    float lo, hi; /* -INFINITY / INFINITY without a fused clamp */
 } conv_state;
 
-static qp_status conv_prepare(qp_op_context *ctx, void **state, size_t *scratch_bytes) {
-    conv_geom g = {0};
-    qp_status st = conv_geometry(ctx, &g);
-    if (st != QP_OK) return st;
-    *state = NULL;
-    if (ctx->fused_clamp) {
-        conv_state *cs = malloc(sizeof *cs);
-        if (!cs) return qp_error(QP_ERR_NOMEM, NODE_FMT "out of memory", NODE_ARGS(ctx->node));
-        cs->lo = ctx->fused_clamp[0];
-        cs->hi = ctx->fused_clamp[1];
-        *state = cs;
+/* Derives the geometry with `geometry` into a new state (freed by the op's release). */
+static qp_status new_state(qp_op_context *ctx, qp_status (*geometry)(const qp_op_context *, conv_geom *),
+                           conv_state **out) {
+    *out = NULL;
+    conv_state *cs = calloc(1, sizeof *cs);
+    if (!cs) return qp_error(QP_ERR_NOMEM, NODE_FMT "out of memory", NODE_ARGS(ctx->node));
+    qp_status st = geometry(ctx, &cs->g);
+    if (st != QP_OK) {
+        free(cs);
+        return st;
     }
-    if (g.path == CONV_PATH_DEPTHWISE)
-        *scratch_bytes = dw_scratch_per_slot(&g) * (size_t)dw_slots(ctx->n_threads, g.batch * g.c_out);
+    cs->clamp = ctx->fused_clamp != NULL;
+    cs->lo = cs->clamp ? ctx->fused_clamp[0] : -INFINITY;
+    cs->hi = cs->clamp ? ctx->fused_clamp[1] : INFINITY;
+    *out = cs;
+    return QP_OK;
+}
+
+static qp_status conv_prepare(qp_op_context *ctx, void **state, size_t *scratch_bytes) {
+    conv_state *cs;
+    qp_status st = new_state(ctx, conv_geometry, &cs);
+    if (st != QP_OK) return st;
+    const conv_geom *g = &cs->g;
+    if (g->path == CONV_PATH_DEPTHWISE)
+        *scratch_bytes = dw_scratch_per_slot(g) * (size_t)dw_slots(ctx->n_threads, g->batch * g->c_out);
     else
-        *scratch_bytes = gemm_scratch_per_slot(&g) * (size_t)gemm_slots(ctx->n_threads);
+        *scratch_bytes = gemm_scratch_per_slot(g) * (size_t)gemm_slots(ctx->n_threads);
+    *state = cs;
     return QP_OK;
 }
 
@@ -253,7 +269,7 @@ typedef struct dw_job {
     float *y;
     int64_t slots, planes;
     qp_f32_dwconv2d_fn fn;
-    const conv_state *clamp; /* fused Relu/Clip, or NULL */
+    const conv_state *state; /* its fused Relu/Clip, if any */
 } dw_job;
 
 static void dw_slot_range(void *user, int64_t begin, int64_t end) {
@@ -261,8 +277,8 @@ static void dw_slot_range(void *user, int64_t begin, int64_t end) {
     const conv_geom *g = job->g;
     for (int64_t slot = begin; slot < end; slot++) {
         qp_f32_dwconv2d_args a = {.win = g->win, .scratch = (float *)(job->scratch + slot * dw_scratch_per_slot(g)),
-                                  .clamp = job->clamp != NULL, .lo = job->clamp ? job->clamp->lo : 0.0f,
-                                  .hi = job->clamp ? job->clamp->hi : 0.0f};
+                                  .clamp = job->state->clamp, .lo = job->state->clamp ? job->state->lo : 0.0f,
+                                  .hi = job->state->clamp ? job->state->hi : 0.0f};
         int64_t p0 = job->planes * slot / job->slots, p1 = job->planes * (slot + 1) / job->slots;
         for (int64_t plane = p0; plane < p1;) {
             int64_t n = plane / g->c_out, m = plane % g->c_out;
@@ -283,43 +299,43 @@ static void dw_slot_range(void *user, int64_t begin, int64_t end) {
 }
 
 static qp_status conv_run(qp_op_context *ctx) {
-    conv_geom g = {0};
-    qp_status st = conv_geometry(ctx, &g);
-    if (st != QP_OK) return st;
+    if (!ctx->state) return qp_error(QP_ERR_INTERNAL, NODE_FMT "run without prepare", NODE_ARGS(ctx->node));
+    const conv_state *cs = ctx->state;
+    const conv_geom *g = &cs->g;
     const float *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
     const float *b = ctx->n_inputs > 2 && ctx->inputs[2] ? ctx->inputs[2]->data : NULL;
     float *y = ctx->outputs[0]->data;
-    const conv_state *clamp = ctx->state;
-    if (g.batch == 0) return QP_OK;
+    if (g->batch == 0) return QP_OK;
 
-    if (g.path == CONV_PATH_DEPTHWISE) {
-        const int64_t planes = g.batch * g.c_out;
-        dw_job job = {&g, x, w, b, ctx->scratch, y, dw_slots(ctx->n_threads, planes), planes,
-                      qp_f32_get_config()->dwconv2d, clamp};
+    if (g->path == CONV_PATH_DEPTHWISE) {
+        const int64_t planes = g->batch * g->c_out;
+        dw_job job = {g, x, w, b, ctx->scratch, y, dw_slots(ctx->n_threads, planes), planes,
+                      qp_f32_get_config()->dwconv2d, cs};
         /* fewer slots than threads when the plan sized scratch for fewer threads */
-        if (ctx->scratch_bytes < dw_scratch_per_slot(&g) * (size_t)job.slots)
-            job.slots = (int64_t)(ctx->scratch_bytes / dw_scratch_per_slot(&g));
+        if (ctx->scratch_bytes < dw_scratch_per_slot(g) * (size_t)job.slots)
+            job.slots = (int64_t)(ctx->scratch_bytes / dw_scratch_per_slot(g));
         if (job.slots < 1) return qp_error(QP_ERR_INTERNAL, NODE_FMT "scratch too small", NODE_ARGS(ctx->node));
         qp_parallel_for(ctx->n_threads, job.slots, dw_slot_range, &job);
         return QP_OK;
     }
 
-    const int64_t k_rows = g.cin_g * g.kernel_volume;
+    const int64_t k_rows = g->cin_g * g->kernel_volume;
     conv_gemm_job job = {.kernel = &qp_f32_get_config()->gemm, .scratch = ctx->scratch,
-                         .scratch_per_slot = gemm_scratch_per_slot(&g), .slots = (int)gemm_slots(ctx->n_threads)};
+                         .scratch_per_slot = gemm_scratch_per_slot(g),
+                         .slots = (int)gemm_slots(ctx->n_threads)};
     /* fewer slots than threads when the plan sized scratch for fewer threads */
     if (job.scratch_per_slot && ctx->scratch_bytes < job.scratch_per_slot * (size_t)job.slots)
         job.slots = (int)(ctx->scratch_bytes / job.scratch_per_slot);
     if (job.slots < 1) return qp_error(QP_ERR_INTERNAL, NODE_FMT "scratch too small", NODE_ARGS(ctx->node));
-    for (int64_t n = 0; n < g.batch; n++) {
-        for (int64_t grp = 0; grp < g.group; grp++) {
+    for (int64_t n = 0; n < g->batch; n++) {
+        for (int64_t grp = 0; grp < g->group; grp++) {
             job.args = (qp_f32_gemm_nn_args){
-                .m = g.cout_g, .n = g.out_volume, .k = k_rows, .a = w + grp * g.cout_g * k_rows, .lda = k_rows,
-                .b = x + (n * g.c_in + grp * g.cin_g) * g.in_volume, .ldb = g.in_volume,
-                .win = g.path == CONV_PATH_IM2COL ? &g.win : NULL,
-                .c = y + (n * g.c_out + grp * g.cout_g) * g.out_volume, .ldc = g.out_volume,
-                .bias = b ? b + grp * g.cout_g : NULL, .lo = clamp ? clamp->lo : -INFINITY,
-                .hi = clamp ? clamp->hi : INFINITY};
+                .m = g->cout_g, .n = g->out_volume, .k = k_rows, .a = w + grp * g->cout_g * k_rows,
+                .lda = k_rows,
+                .b = x + (n * g->c_in + grp * g->cin_g) * g->in_volume, .ldb = g->in_volume,
+                .win = g->path == CONV_PATH_IM2COL ? &g->win : NULL,
+                .c = y + (n * g->c_out + grp * g->cout_g) * g->out_volume, .ldc = g->out_volume,
+                .bias = b ? b + grp * g->cout_g : NULL, .lo = cs->lo, .hi = cs->hi};
             qp_parallel_for(ctx->n_threads, job.slots, conv_gemm_range, &job);
         }
     }
@@ -400,11 +416,11 @@ static qp_status convt_infer(qp_op_context *ctx) {
 }
 
 static qp_status convt_prepare(qp_op_context *ctx, void **state, size_t *scratch_bytes) {
-    conv_geom g = {0};
-    qp_status st = convt_geometry(ctx, &g);
+    conv_state *cs;
+    qp_status st = new_state(ctx, convt_geometry, &cs);
     if (st != QP_OK) return st;
-    *state = NULL;
-    *scratch_bytes = (size_t)(g.cout_g * g.kernel_volume * g.in_volume) * sizeof(float);
+    *scratch_bytes = (size_t)(cs->g.cout_g * cs->g.kernel_volume * cs->g.in_volume) * sizeof(float);
+    *state = cs;
     return QP_OK;
 }
 
@@ -420,28 +436,28 @@ static void col2im_range(void *user, int64_t begin, int64_t end) {
 }
 
 static qp_status convt_run(qp_op_context *ctx) {
-    conv_geom g = {0};
-    qp_status st = convt_geometry(ctx, &g);
-    if (st != QP_OK) return st;
+    if (!ctx->state) return qp_error(QP_ERR_INTERNAL, NODE_FMT "run without prepare", NODE_ARGS(ctx->node));
+    const conv_state *cs = ctx->state;
+    const conv_geom *g = &cs->g;
     const float *x = ctx->inputs[0]->data, *w = ctx->inputs[1]->data;
     const float *b = ctx->n_inputs > 2 && ctx->inputs[2] ? ctx->inputs[2]->data : NULL;
     float *y = ctx->outputs[0]->data;
-    const int64_t col_rows = g.cout_g * g.kernel_volume;
-    if (ctx->scratch_bytes < (size_t)(col_rows * g.in_volume) * sizeof(float))
+    const int64_t col_rows = g->cout_g * g->kernel_volume;
+    if (ctx->scratch_bytes < (size_t)(col_rows * g->in_volume) * sizeof(float))
         return qp_error(QP_ERR_INTERNAL, NODE_FMT "scratch too small", NODE_ARGS(ctx->node));
     float *col = ctx->scratch;
-    for (int64_t n = 0; n < g.batch; n++) {
-        float *y_n = y + n * g.c_out * g.out_volume;
-        fill_bias(y_n, b, g.c_out, g.out_volume);
-        for (int64_t grp = 0; grp < g.group; grp++) {
-            const float *x_g = x + (n * g.c_in + grp * g.cin_g) * g.in_volume;
-            const float *w_g = w + grp * g.cin_g * col_rows;
-            qp_f32_gemm_args mm = {.trans_a = 1, .m = col_rows, .n = g.in_volume, .k = g.cin_g, .alpha = 1.0f,
-                                   .a = w_g, .lda = col_rows, .b = x_g, .ldb = g.in_volume, .beta = 0.0f,
-                                   .c = col, .ldc = g.in_volume};
+    for (int64_t n = 0; n < g->batch; n++) {
+        float *y_n = y + n * g->c_out * g->out_volume;
+        fill_bias(y_n, b, g->c_out, g->out_volume);
+        for (int64_t grp = 0; grp < g->group; grp++) {
+            const float *x_g = x + (n * g->c_in + grp * g->cin_g) * g->in_volume;
+            const float *w_g = w + grp * g->cin_g * col_rows;
+            qp_f32_gemm_args mm = {.trans_a = 1, .m = col_rows, .n = g->in_volume, .k = g->cin_g,
+                                   .alpha = 1.0f, .a = w_g, .lda = col_rows, .b = x_g, .ldb = g->in_volume,
+                                   .beta = 0.0f, .c = col, .ldc = g->in_volume};
             parallel_gemm(&mm, ctx->n_threads);
-            col2im_job job = {&g.win, col, y_n + grp * g.cout_g * g.out_volume};
-            qp_parallel_for(ctx->n_threads, g.cout_g, col2im_range, &job);
+            col2im_job job = {&g->win, col, y_n + grp * g->cout_g * g->out_volume};
+            qp_parallel_for(ctx->n_threads, g->cout_g, col2im_range, &job);
         }
     }
     return QP_OK;
@@ -451,6 +467,7 @@ static const qp_op_def conv_transpose_op = {.op_type = "ConvTranspose",
                                             .domain = "",
                                             .infer = convt_infer,
                                             .prepare = convt_prepare,
+                                            .release = free,
                                             .run = convt_run};
 
 const qp_op_def *const qp_ops_conv[] = {&conv_op, &conv_transpose_op, NULL};

@@ -3,6 +3,7 @@
 #ifndef QPIPE_OPS_COMMON_UTIL_H
 #define QPIPE_OPS_COMMON_UTIL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,25 @@ void qp_ops_map(int n_threads, int64_t n, const void *in, size_t in_esize, void 
 
 /* qp_parallel_for with at most n / grain threads, so small tensors stay on one thread. */
 void qp_ops_parallel(int n_threads, int64_t n, int64_t grain, qp_range_fn fn, void *user);
+
+/* Clip's bounds (ONNX), read in this one place (activation.c) by the Clip op and by the planner's
+ * Conv+Relu/Clip fusion, so a fused clamp is the op's own. Before opset 11 they are the float
+ * attributes min and max (defaults -FLT_MAX and FLT_MAX), converted into store[] for dtype (float32
+ * or float64, the only types Clip-6 takes); from opset 11 the optional scalar inputs min_in and
+ * max_in, already in dtype (NULL: omitted). Sets bounds[0] (min) and bounds[1] (max) to each bound's
+ * data, or to NULL for a side that does not clip; they may point into store. */
+typedef union qp_ops_clip_scalar {
+    float f;
+    double d;
+} qp_ops_clip_scalar;
+void qp_ops_clip_bounds(const qp_node *node, int64_t opset, qp_dtype dtype, const qp_value *min_in,
+                        const qp_value *max_in, qp_ops_clip_scalar store[2], const void *bounds[2]);
+/* Float32 bounds from qp_ops_clip_bounds as the clamp applies them (v < lo ? lo : v, then
+ * v > hi ? hi : v): a side that does not clip becomes -inf / +inf. Relu is [0, +inf). */
+static inline void qp_ops_clip_bounds_f32(const void *const bounds[2], float out[2]) {
+    out[0] = bounds[0] ? *(const float *)bounds[0] : -INFINITY;
+    out[1] = bounds[1] ? *(const float *)bounds[1] : INFINITY;
+}
 
 /* memcpy that accepts n == 0 with NULL pointers (empty tensors have no buffer). */
 void qp_ops_copy(void *dst, const void *src, size_t n);
