@@ -1,4 +1,4 @@
-/* bench_int8_model.c — times a model's int8 and fp32 plans and profiles int8 time per op type (not a test). */
+/* bench_int8_model.c — times a model's int8 and fp32 plans and profiles both per op type (not a test). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +58,23 @@ static double median_ms(qp_plan *plan, int repeat) {
     min_ms_seen = t[repeat - 1];
     free(t);
     return m;
+}
+
+/* Per-node minima over `repeat` observed runs into times[] (0 for nodes never observed). */
+static void profile_nodes(qp_plan *plan, profile *prof, int repeat, double *times) {
+    const int n_nodes = prof->g->n_nodes;
+    prof->enabled = 1;
+    for (int n = 0; n < n_nodes; n++) times[n] = INFINITY;
+    for (int r = 0; r < repeat; r++) {
+        for (int n = 0; n < n_nodes; n++) prof->run_time[n] = 0;
+        prof->last = now_s();
+        qp_plan_run(plan);
+        for (int n = 0; n < n_nodes; n++)
+            if (prof->run_time[n] < times[n]) times[n] = prof->run_time[n];
+    }
+    for (int n = 0; n < n_nodes; n++)
+        if (times[n] == INFINITY) times[n] = 0;
+    prof->enabled = 0;
 }
 
 static void fill_inputs(qp_plan *plan) {
@@ -120,6 +137,7 @@ int main(int argc, char **argv) {
             if (g->nodes[n].outputs[o] >= 0) prof.producer[g->nodes[n].outputs[o]] = n;
     prof.node_time = calloc((size_t)g->n_nodes, sizeof(double));
     prof.run_time = calloc((size_t)g->n_nodes, sizeof(double));
+    double *fp32_time = calloc((size_t)g->n_nodes, sizeof(double));
     int64_t *node_macs = calloc((size_t)g->n_nodes, sizeof(int64_t));
 
     printf("%s  batch %d  threads %d  int8 isa %s\n", argv[1], batch, threads, qp_q8_active_isa());
@@ -140,18 +158,7 @@ int main(int argc, char **argv) {
             qp_plan_fp32_fallback_summary(plan, buf, sizeof buf);
             printf("int8 nodes %d, fp32 fallbacks %d %s\n", qp_plan_num_int8_nodes(plan),
                    qp_plan_num_fp32_fallbacks(plan), buf);
-            prof.enabled = 1;
-            for (int n = 0; n < g->n_nodes; n++) prof.node_time[n] = INFINITY;
-            for (int r = 0; r < repeat; r++) {
-                for (int n = 0; n < g->n_nodes; n++) prof.run_time[n] = 0;
-                prof.last = now_s();
-                qp_plan_run(plan);
-                for (int n = 0; n < g->n_nodes; n++)
-                    if (prof.run_time[n] < prof.node_time[n]) prof.node_time[n] = prof.run_time[n];
-            }
-            for (int n = 0; n < g->n_nodes; n++)
-                if (prof.node_time[n] == INFINITY) prof.node_time[n] = 0;
-            prof.enabled = 0;
+            profile_nodes(plan, &prof, repeat, prof.node_time);
             for (int n = 0; n < g->n_nodes; n++) node_macs[n] = qp_node_macs(g, plan, n);
             /* a Relu/Clip fused into a Conv carries the Conv's time, so give it the MACs too */
             for (int n = 0; n < g->n_nodes; n++) {
@@ -184,6 +191,8 @@ int main(int argc, char **argv) {
                 fclose(csv);
             }
         }
+        else /* the fp32 plan with an observer runs Relu/Clip unfused: their time counts to the Conv's kind */
+            profile_nodes(plan, &prof, repeat, fp32_time);
         qp_plan_free(plan);
     }
     printf("median: int8 %.3f ms, fp32 %.3f ms, fp32/int8 %.2fx\n", ms[QP_MODE_INT8], ms[QP_MODE_FP32],
@@ -191,7 +200,7 @@ int main(int argc, char **argv) {
 
     /* per op kind (a Relu/Clip fused into a Conv is charged to the Conv, which has no observed
      * output of its own), and the heaviest nodes */
-    typedef struct { const char *op; double t; int n; int64_t macs; } op_row;
+    typedef struct { const char *op; double t, t32; int n; int64_t macs; } op_row;
     op_row rows[64];
     int n_rows = 0;
     double total = 0;
@@ -200,19 +209,24 @@ int main(int argc, char **argv) {
         const char *op = op_kind(g, prof.producer, n);
         int r = 0;
         while (r < n_rows && strcmp(rows[r].op, op) != 0) r++;
-        if (r == n_rows && n_rows < 64) rows[n_rows++] = (op_row){op, 0, 0, 0};
+        if (r == n_rows && n_rows < 64) rows[n_rows++] = (op_row){op, 0, 0, 0, 0};
         if (r < 64) {
             rows[r].t += prof.node_time[n];
+            rows[r].t32 += fp32_time[n];
             rows[r].n++;
             rows[r].macs += node_macs[n];
         }
     }
-    printf("int8 profile (observer-based, per-node minimum over runs; sum %.3f ms):\n", total * 1e3);
+    double total32 = 0;
+    for (int n = 0; n < g->n_nodes; n++) total32 += fp32_time[n];
+    printf("int8 profile (observer-based, per-node minimum over runs; sum %.3f ms; fp32 sum %.3f ms):\n", total * 1e3,
+           total32 * 1e3);
     for (int r = 0; r < n_rows; r++)
-        if (rows[r].t > 0)
-            printf("  %-22s %3d nodes %8.3f ms  %5.1f%%  %8.2f MMAC  %7.1f GMAC/s\n", rows[r].op, rows[r].n,
-                   rows[r].t * 1e3, 100 * rows[r].t / total, rows[r].macs * 1e-6,
-                   rows[r].t > 0 ? rows[r].macs / rows[r].t * 1e-9 : 0.0);
+        if (rows[r].t > 0 || rows[r].t32 > 0)
+            printf("  %-22s %3d nodes %8.3f ms  %5.1f%%  %8.2f MMAC  %7.1f GMAC/s   fp32 %8.3f ms  x%.2f\n", rows[r].op,
+                   rows[r].n, rows[r].t * 1e3, 100 * rows[r].t / total, rows[r].macs * 1e-6,
+                   rows[r].t > 0 ? rows[r].macs / rows[r].t * 1e-9 : 0.0, rows[r].t32 * 1e3,
+                   rows[r].t > 0 ? rows[r].t32 / rows[r].t : 0.0);
     printf("heaviest nodes:\n");
     for (int k = 0; k < 25; k++) {
         int best = -1;
@@ -227,6 +241,7 @@ int main(int argc, char **argv) {
     }
     free(prof.node_time);
     free(prof.run_time);
+    free(fp32_time);
     free(node_macs);
     free(prof.producer);
     qp_encodings_free(enc);

@@ -7,6 +7,7 @@
 #include "data/idx.h"
 #include "data/npy.h"
 #include "engine/engine.h"
+#include "engine/plan_internal.h"
 #include "onnx/onnx_import.h"
 #include "kernels/int8/requant.h"
 #include "test_support.h"
@@ -492,6 +493,17 @@ static void test_int8_pools(void **state) {
     qp_graph_free(g);
 }
 
+/* 1 when the plan's step for node `name` writes its output into its input's buffer, 0 when it
+ * has its own buffer, -1 when no step runs the node. */
+static int step_runs_in_place(const qp_plan *plan, const qp_graph *g, const char *name) {
+    for (int si = 0; si < plan->n_steps; si++) {
+        const qp_plan_step *st = &plan->steps[si];
+        if (st->node_id < 0 || strcmp(g->nodes[st->node_id].name, name) != 0 || st->n_in < 1 || st->n_out < 1) continue;
+        return plan->values[st->in[0]].data == plan->values[st->out[0]].data;
+    }
+    return -1;
+}
+
 static void test_int8_concat_shape_and_tables(void **state) {
     (void)state;
     qp_graph *g = new_graph();
@@ -520,6 +532,17 @@ static void test_int8_concat_shape_and_tables(void **state) {
     qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
     finalize(g);
     check_int8_vs_quantsim(g, &xs, 1, 0.0); /* tables and data movement are exact */
+    /* Reshape and Flatten relabel bytes: in int8 plans they run in their input's buffer (the
+     * input dies there), so the concat and the reshape share one buffer. */
+    float samples[120];
+    for (int i = 0; i < 120; i++) samples[i] = frand(-2.0f, 2.0f);
+    qp_encodings *e = calibrate(g, &xs, samples, 1, 120);
+    qp_plan *plan = make_plan(g, QP_MODE_INT8, e, &xs, 1);
+    assert_int_equal(step_runs_in_place(plan, g, "reshape"), 1);
+    assert_int_equal(step_runs_in_place(plan, g, "flatten"), 1);
+    assert_int_equal(step_runs_in_place(plan, g, "transpose"), 0); /* moves bytes */
+    qp_plan_free(plan);
+    qp_encodings_free(e);
     qp_graph_free(g);
 }
 

@@ -149,7 +149,7 @@ static qp_status binary_prepare(const qp_q8_prep *p, void **state, size_t *scrat
         /* A small Add (MobileNetV2's residuals: 8K-75K bytes, 1-5 us) is memory-bound: shared,
          * its second thread fetches its operands from the other core's cache and it ran slower
          * on two threads than on one. */
-        const int threads = qp_shape_numel(&p->outputs[0]->shape) < 64 * 1024 * (int64_t)p->n_threads ? 1 : p->n_threads;
+        const int threads = qp_q8_threads_for(p->n_threads, qp_shape_numel(&p->outputs[0]->shape), 64 * 1024);
         if (strcmp(p->node->op_type, "Add") == 0) {
             s->mode = MODE_ADD;
             st = qp_u8_add_params_init(a->scale, a->zero_point, b->scale, b->zero_point, o->scale, o->zero_point,

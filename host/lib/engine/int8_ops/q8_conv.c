@@ -3,9 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <stdatomic.h>
-
 #include "core/parallel.h"
+#include "core/work_split.h"
 #include "engine/int8_ops/q8_ops.h"
 
 typedef struct conv_state {
@@ -21,18 +20,15 @@ typedef struct conv_state {
     float *scale;               /* [c_out] requantization scales */
     int32_t zx, zo;
     uint8_t lo, hi;
-    /* Work of one image (group) is a list of tasks, fixed at plan time from the shape and the
-     * thread count: GEMM column chunks [col_bounds[t], col_bounds[t + 1]) or row chunks of
-     * `chunk` rows (gemm_rows), im2col row blocks, or depthwise channel/row chunks. Threads claim
-     * tasks one at a time, so a thread the OS deschedules holds back at most one task; each
-     * running thread has its own scratch slot. Any assignment gives the same bytes. */
-    int n_tasks;
-    int64_t *col_bounds;
-    int64_t chunk;              /* GEMM rows or depthwise channels per task */
+    /* Work of one image (group) split among the threads sharing it (core/work_split.h), on one
+     * axis: output columns (GEMM), weight rows (gemm_rows: few output pixels), output rows
+     * (block_rows: im2col in row blocks), channels or output rows (depthwise: dw_rows). */
+    qp_work_split split;
+    qp_work_split images;       /* by_image: the batch, one image per task */
     int gemm_rows;              /* GEMM: tasks are rows of W (few output pixels), not columns */
-    int64_t row_chunk;          /* depthwise: output rows per task when planes are split by rows */
-    int n_row_chunks;           /* depthwise: row tasks per channel chunk (1 = whole planes) */
-    int64_t block_rows;         /* im2col GEMM in row blocks (0 = whole image): output rows per block */
+    int dw_rows;                /* depthwise: tasks are output rows of every channel (few channels) */
+    int row_blocks;             /* im2col GEMM in blocks of output rows (the tasks), not the whole image */
+    size_t block_col_bytes;     /* row_blocks: the column part of a task's slot, the GEMM's scratch after it */
     size_t col_bytes;           /* whole-image im2col buffer at the start of an image's scratch */
     size_t xpack_bytes;         /* gemm_rows: X packed once for all row tasks, after col_bytes */
     size_t slot_bytes;          /* scratch of one running task */
@@ -114,25 +110,9 @@ static void conv_release(void *state) {
     free(s->dw_weights);
     free(s->dw_bias);
     free(s->scale);
-    free(s->col_bounds);
+    qp_work_split_free(&s->split);
+    qp_work_split_free(&s->images);
     free(s);
-}
-
-/* Column chunks for `parts` threads with boundaries at multiples of `align`, each as near to n/parts
- * as the alignment allows (rounded to the nearest multiple, not up: 196 columns in two parts are
- * 96 + 100, not 128 + 68). Returns the chunk count (empty chunks dropped) and the widest chunk. */
-static int balanced_bounds(int64_t n, int parts, int64_t align, int64_t *bounds, int64_t *widest) {
-    int count = 0;
-    bounds[0] = 0;
-    *widest = 0;
-    for (int i = 1; i <= parts; i++) {
-        int64_t b = i == parts ? n : (n * i / parts + align / 2) / align * align;
-        if (b > n) b = n;
-        if (b <= bounds[count]) continue;
-        bounds[++count] = b;
-        if (b - bounds[count - 1] > *widest) *widest = b - bounds[count - 1];
-    }
-    return count;
 }
 
 static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch_bytes) {
@@ -171,26 +151,30 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
      * Every split gives the same bytes: each output is one integer sum. */
     const int64_t macs = s->c_out * s->k * s->out_plane * s->batch; /* depthwise: k is the taps */
     const int64_t min_macs_per_thread = s->depthwise ? 64 * 1024 : 768 * 1024; /* ~2 us of work */
-    s->threads = p->n_threads > 1 && macs >= min_macs_per_thread * p->n_threads ? p->n_threads : 1;
+    s->threads = qp_q8_threads_for(p->n_threads, macs, min_macs_per_thread);
     s->by_image = s->threads > 1 && s->batch >= s->threads &&
                   (s->batch % s->threads == 0 || s->batch >= 3 * (int64_t)s->threads);
     const int split = s->by_image ? 1 : s->threads; /* threads sharing one image */
-    /* Tasks per image: a few per thread when it is shared, so the claims balance out */
-    const int want = split > 1 ? 4 * split : 1;
+    if (st == QP_OK && s->by_image) st = qp_work_split_plan(&s->images, s->batch, s->threads, 1, 1, 1);
+    /* Threads sharing an image take tasks of at least ~0.5-1 us (a task re-reads the weights or
+     * re-primes the depthwise pipeline); the shares' last tasks are the smallest. */
+    enum { MIN_TASK_MACS = 256 * 1024, MIN_DW_TASK_MACS = 16 * 1024 };
+    const int64_t taps = s->win.kernel_h * s->win.kernel_w;
     if (st == QP_OK && s->depthwise) {
         s->dw_weights = wq;
         s->dw_bias = folded;
         wq = NULL;
         folded = NULL;
-        /* Few channels for the tasks: split each plane by output rows (4 at a time suits the
-         * VNNI kernel). */
-        s->n_row_chunks = 1;
-        if (split > 1 && s->c_out < want && s->win.out_h > 1) {
-            s->n_tasks = qp_q8_chunks(s->c_out, 1, 1, &s->chunk);
-            s->n_row_chunks = qp_q8_chunks(s->win.out_h, want, s->win.out_h >= 4 * want ? 4 : 1, &s->row_chunk);
-            s->n_tasks *= s->n_row_chunks;
+        /* Few channels to share: split the planes by output rows instead (4 at a time suits
+         * the VNNI kernel's steps). */
+        s->dw_rows = split > 1 && s->c_out < 4 * split && s->win.out_h > 1;
+        if (s->dw_rows) {
+            const int64_t row_macs = s->c_out * taps * s->win.out_w;
+            st = qp_work_split_plan(&s->split, s->win.out_h, split, s->win.out_h >= 16 * split ? 4 : 1,
+                                    (MIN_DW_TASK_MACS + row_macs - 1) / row_macs, 0);
         } else {
-            s->n_tasks = qp_q8_chunks(s->c_out, want, 1, &s->chunk);
+            const int64_t channel_macs = taps * s->out_plane;
+            st = qp_work_split_plan(&s->split, s->c_out, split, 1, (MIN_DW_TASK_MACS + channel_macs - 1) / channel_macs, 0);
         }
         s->slot_bytes = align64(qp_u8_dwconv_scratch_size(&s->win));
     } else if (st == QP_OK) {
@@ -216,36 +200,33 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
          * im2col evenly (the 3-channel stem: one thread unfolded 2 channels, the other 1): a row
          * block's task does both steps, in one job instead of two. */
         const int64_t col_total = s->k * s->out_plane;
-        if (!s->pointwise && !s->implicit && !s->gemm_rows &&
+        if (st == QP_OK && !s->pointwise && !s->implicit && !s->gemm_rows &&
             (col_total > 1024 * 1024 || (split > 1 && s->cin_g < 4 * (int64_t)split))) {
-            int64_t blocks = (col_total + 96 * 1024 - 1) / (96 * 1024);
-            if (blocks < want) blocks = want;
-            if (blocks > s->win.out_h) blocks = s->win.out_h;
-            s->block_rows = (s->win.out_h + blocks - 1) / blocks;
-            s->n_tasks = (int)((s->win.out_h + s->block_rows - 1) / s->block_rows);
-            s->slot_bytes = align64((size_t)(s->k * s->block_rows * s->win.out_w)) +
-                            align64(gv->scratch_size(s->k, s->block_rows * s->win.out_w));
-        } else if (s->gemm_rows) {
-            s->n_tasks = qp_q8_chunks(s->cout_g, want, gv->mr, &s->chunk);
+            const int64_t row_cols = s->k * s->win.out_w, row_macs = s->cout_g * row_cols;
+            s->row_blocks = 1;
+            st = qp_work_split_plan(&s->split, s->win.out_h, split, 1, (MIN_TASK_MACS + row_macs - 1) / row_macs,
+                                    (96 * 1024 + row_cols - 1) / row_cols);
+            const int64_t widest = s->split.widest * s->win.out_w;
+            s->block_col_bytes = align64((size_t)(s->k * widest));
+            s->slot_bytes = s->block_col_bytes + align64(gv->scratch_size(s->k, widest));
+        } else if (st == QP_OK && s->gemm_rows) {
+            const int64_t row_macs = s->k * s->out_plane, min_rows = (MIN_TASK_MACS + row_macs - 1) / row_macs;
+            st = qp_work_split_plan(&s->split, s->cout_g, split, gv->mr, min_rows, 0);
             s->slot_bytes = align64(gv->scratch_size(s->k, s->out_plane));
             s->col_bytes = s->pointwise || s->implicit ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
             /* every row task multiplies the same X: pack it once (on 7x7 planes a task's own
              * packing was a third of its time) */
             if (gv->pack_x && s->out_plane > 8) s->xpack_bytes = align64(gv->packed_x_size(s->k, s->out_plane));
-        } else {
-            /* column tasks of at least 64 columns (two VNNI blocks) */
-            int tasks = want;
-            const int64_t max_tasks = (s->out_plane + 63) / 64;
-            if (tasks > max_tasks) tasks = (int)(max_tasks > split ? max_tasks : split);
-            s->col_bounds = malloc((size_t)(tasks + 1) * sizeof *s->col_bounds);
-            int64_t widest = 0;
-            if (!s->col_bounds) st = qp_error(QP_ERR_NOMEM, "out of memory");
-            else s->n_tasks = balanced_bounds(s->out_plane, tasks, gv->nr, s->col_bounds, &widest);
-            s->slot_bytes = align64(gv->scratch_size(s->k, widest));
+        } else if (st == QP_OK) {
+            /* column tasks of at least two VNNI blocks */
+            const int64_t col_macs = s->cout_g * s->k, min_cols = (MIN_TASK_MACS + col_macs - 1) / col_macs;
+            st = qp_work_split_plan(&s->split, s->out_plane, split, gv->nr,
+                                    min_cols > 2 * (int64_t)gv->nr ? min_cols : 2 * (int64_t)gv->nr, 0);
+            s->slot_bytes = align64(gv->scratch_size(s->k, s->split.widest));
             s->col_bytes = s->pointwise || s->implicit ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
         }
     }
-    const int running = split < s->n_tasks ? split : (s->n_tasks > 0 ? s->n_tasks : 1);
+    const int running = split < s->split.n_tasks ? split : 1;
     s->image_scratch = s->col_bytes + s->xpack_bytes + s->slot_bytes * (size_t)running;
     free(wq);
     free(bias);
@@ -271,57 +252,6 @@ typedef struct conv_job {
     const void *x_packed;  /* gemm_rows: X packed once for all tasks (NULL: each task packs) */
 } conv_job;
 
-typedef void (*conv_task_fn)(const conv_job *j, int64_t task, uint8_t *slot);
-
-/* Tasks claimed one at a time by `parts` threads, each with its own scratch slot (qp_parallel_for
- * runs part p as the range [p, p + 1)). Part p owns a contiguous block of the task list and
- * claims from it first, then what is left of the other blocks, so a slow thread's tasks still go
- * to the others. Tasks are in spatial order (column or row chunks) and qp_parallel_for keeps
- * part 0 on the calling thread, so with two threads each core mostly works on the same region of
- * the activations from one Conv to the next, and reads lines it wrote itself. */
-enum { MAX_TASK_PARTS = 64 };
-typedef struct task_list {
-    const conv_job *j;
-    conv_task_fn fn;
-    int parts;
-    uint8_t *scratch;
-    size_t slot_bytes;
-    struct {
-        _Alignas(64) atomic_int_fast64_t next; /* next unclaimed task of the block */
-        int64_t end;
-    } block[MAX_TASK_PARTS];
-} task_list;
-
-static void claim_tasks(void *user, int64_t begin, int64_t end) {
-    task_list *t = user;
-    (void)end;
-    uint8_t *slot = t->scratch + (size_t)begin * t->slot_bytes;
-    for (int i = 0; i < t->parts; i++) {
-        const int b = (int)((begin + i) % t->parts);
-        for (;;) {
-            const int64_t task = atomic_fetch_add_explicit(&t->block[b].next, 1, memory_order_relaxed);
-            if (task >= t->block[b].end) break;
-            t->fn(t->j, task, slot);
-        }
-    }
-}
-
-static void run_tasks(const conv_job *j, conv_task_fn fn, int64_t n_tasks, int threads, uint8_t *scratch,
-                      size_t slot_bytes) {
-    if (threads <= 1 || n_tasks <= 1) {
-        for (int64_t task = 0; task < n_tasks; task++) fn(j, task, scratch);
-        return;
-    }
-    int parts = threads < n_tasks ? threads : (int)n_tasks;
-    if (parts > MAX_TASK_PARTS) parts = MAX_TASK_PARTS;
-    task_list t = {.j = j, .fn = fn, .parts = parts, .scratch = scratch, .slot_bytes = slot_bytes};
-    for (int p = 0; p < parts; p++) {
-        atomic_init(&t.block[p].next, n_tasks * p / parts);
-        t.block[p].end = n_tasks * (p + 1) / parts;
-    }
-    qp_parallel_for(parts, parts, claim_tasks, &t);
-}
-
 static void im2col_range(void *user, int64_t begin, int64_t end) {
     const conv_job *j = user;
     const conv_state *s = j->s;
@@ -330,21 +260,29 @@ static void im2col_range(void *user, int64_t begin, int64_t end) {
                    j->col + begin * taps * s->out_plane);
 }
 
-static void gemm_task(const conv_job *j, int64_t task, uint8_t *slot) {
+/* The implicit-im2col description of group g's input, columns from n0. */
+static qp_u8s8_gemm_implicit implicit_input(const conv_job *j, int64_t n0) {
     const conv_state *s = j->s;
-    int64_t n0 = 0, n = s->out_plane, m0 = 0, m1 = s->cout_g;
-    if (s->gemm_rows) {
-        m0 = task * s->chunk;
-        m1 = m0 + s->chunk < s->cout_g ? m0 + s->chunk : s->cout_g;
-    } else {
-        n0 = s->col_bounds[task];
-        n = s->col_bounds[task + 1] - n0;
-    }
-    qp_u8s8_gemm_implicit im = {
+    return (qp_u8s8_gemm_implicit){
         .input = j->x + j->group * s->cin_g * s->in_plane, .h = s->win.in_h, .w = s->win.in_w,
         .kernel_h = s->win.kernel_h, .kernel_w = s->win.kernel_w, .pad_top = s->win.pad_top,
         .pad_left = s->win.pad_left, .n0 = n0, .zero_point = (uint8_t)s->zx,
     };
+}
+
+/* GEMM output columns [begin, end), or weight rows [begin, end) when gemm_rows. */
+static void gemm_task(void *user, int64_t begin, int64_t end, uint8_t *slot) {
+    const conv_job *j = user;
+    const conv_state *s = j->s;
+    int64_t n0 = 0, n = s->out_plane, m0 = 0, m1 = s->cout_g;
+    if (s->gemm_rows) {
+        m0 = begin;
+        m1 = end;
+    } else {
+        n0 = begin;
+        n = end - begin;
+    }
+    qp_u8s8_gemm_implicit im = implicit_input(j, n0);
     qp_u8s8_gemm_args a = {
         .m = s->cout_g, .n = n, .k = s->k, .m_begin = m0, .m_end = m1,
         .packed_w = s->packed + (size_t)j->group * s->packed_group_bytes,
@@ -357,14 +295,14 @@ static void gemm_task(const conv_job *j, int64_t task, uint8_t *slot) {
     s->cfg->gemm->run(&a);
 }
 
-/* Output rows of one block of group g: im2col of just those rows (a window shifted by oh0 rows:
+/* Output rows [oh0, oh1) of group g: im2col of just those rows (a window shifted by oh0 rows:
  * pad_top goes negative past the top padding, which the im2col kernels take as plain
  * arithmetic), then the GEMM on them, both in the task's slot. */
-static void block_task(const conv_job *j, int64_t task, uint8_t *slot) {
+static void block_task(void *user, int64_t oh0, int64_t oh1, uint8_t *slot) {
+    const conv_job *j = user;
     const conv_state *s = j->s;
-    const int64_t oh0 = task * s->block_rows;
     qp_q8_window sub = s->win;
-    sub.out_h = oh0 + s->block_rows < s->win.out_h ? s->block_rows : s->win.out_h - oh0;
+    sub.out_h = oh1 - oh0;
     sub.pad_top = s->win.pad_top - oh0 * s->win.stride_h;
     const int64_t n = sub.out_h * sub.out_w;
     s->cfg->im2col(&sub, s->cin_g, j->x + j->group * s->cin_g * s->in_plane, (uint8_t)s->zx, slot);
@@ -374,26 +312,22 @@ static void block_task(const conv_job *j, int64_t task, uint8_t *slot) {
         .x = slot, .x_k_stride = n, .x_n_stride = 1,
         .out = j->y + j->group * s->cout_g * s->out_plane + oh0 * s->win.out_w, .out_m_stride = s->out_plane,
         .out_n_stride = 1, .scale = s->scale + j->group * s->cout_g, .out_zero_point = s->zo, .qmin = s->lo,
-        .qmax = s->hi, .scratch = slot + align64((size_t)(s->k * s->block_rows * s->win.out_w)),
+        .qmax = s->hi, .scratch = slot + s->block_col_bytes,
     };
     s->cfg->gemm->run(&a);
 }
 
-static void dw_task(const conv_job *j, int64_t task, uint8_t *slot) {
+/* Channels [begin, end), or output rows [begin, end) of every channel when dw_rows. */
+static void dw_task(void *user, int64_t begin, int64_t end, uint8_t *slot) {
+    const conv_job *j = user;
     const conv_state *s = j->s;
     const int64_t taps = s->win.kernel_h * s->win.kernel_w;
-    const int64_t cc = task / s->n_row_chunks, rc = task % s->n_row_chunks;
-    const int64_t c0 = cc * s->chunk, nc = s->c_out - c0 < s->chunk ? s->c_out - c0 : s->chunk;
-    int64_t r0 = 0, r1 = 0; /* 0, 0 = all rows */
-    if (s->n_row_chunks > 1) {
-        r0 = rc * s->row_chunk;
-        r1 = r0 + s->row_chunk < s->win.out_h ? r0 + s->row_chunk : s->win.out_h;
-    }
+    const int64_t c0 = s->dw_rows ? 0 : begin, nc = s->dw_rows ? s->c_out : end - begin;
     qp_u8_dwconv_args a = {
         .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->dw_weights + c0 * taps,
         .bias = s->dw_bias + c0, .input_zero_point = s->zx, .scale = s->scale + c0,
         .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi, .output = j->y + c0 * s->out_plane,
-        .scratch = slot, .row_begin = r0, .row_end = r1,
+        .scratch = slot, .row_begin = s->dw_rows ? begin : 0, .row_end = s->dw_rows ? end : 0, /* 0, 0: all rows */
     };
     s->cfg->dwconv(&a);
 }
@@ -403,13 +337,13 @@ static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_
     conv_job j = {.s = s, .x = x, .y = y, .col = scratch};
     uint8_t *xpack = scratch + s->col_bytes, *slots = xpack + s->xpack_bytes;
     if (s->depthwise) {
-        run_tasks(&j, dw_task, s->n_tasks, threads, slots, s->slot_bytes);
+        qp_work_split_run(&s->split, threads, dw_task, &j, slots, s->slot_bytes);
         return;
     }
     for (int64_t g = 0; g < s->group; g++) {
         j.group = g;
-        if (s->block_rows) {
-            run_tasks(&j, block_task, s->n_tasks, threads, slots, s->slot_bytes);
+        if (s->row_blocks) {
+            qp_work_split_run(&s->split, threads, block_task, &j, slots, s->slot_bytes);
             continue;
         }
         if (s->pointwise) {
@@ -422,23 +356,22 @@ static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_
         }
         j.x_packed = NULL;
         if (s->xpack_bytes) {
-            const qp_u8s8_gemm_implicit im = {
-                .input = j.x + g * s->cin_g * s->in_plane, .h = s->win.in_h, .w = s->win.in_w,
-                .kernel_h = s->win.kernel_h, .kernel_w = s->win.kernel_w, .pad_top = s->win.pad_top,
-                .pad_left = s->win.pad_left, .n0 = 0, .zero_point = (uint8_t)s->zx,
-            };
+            const qp_u8s8_gemm_implicit im = implicit_input(&j, 0);
             const qp_u8s8_gemm_args all = {.n = s->out_plane, .k = s->k, .x = j.rhs, .x_k_stride = j.x_k_stride,
                                            .x_n_stride = 1, .implicit = s->implicit ? &im : NULL};
             s->cfg->gemm->pack_x(&all, xpack);
             j.x_packed = xpack;
         }
-        run_tasks(&j, gemm_task, s->n_tasks, threads, slots, s->slot_bytes);
+        qp_work_split_run(&s->split, threads, gemm_task, &j, slots, s->slot_bytes);
     }
 }
 
-static void image_task(const conv_job *j, int64_t n, uint8_t *slot) {
+/* Images [begin, end) on this thread alone. */
+static void image_task(void *user, int64_t begin, int64_t end, uint8_t *slot) {
+    const conv_job *j = user;
     const conv_state *s = j->s;
-    conv_image(s, j->x + n * s->c_in * s->in_plane, j->y + n * s->c_out * s->out_plane, slot, 1);
+    for (int64_t n = begin; n < end; n++)
+        conv_image(s, j->x + n * s->c_in * s->in_plane, j->y + n * s->c_out * s->out_plane, slot, 1);
 }
 
 static qp_status conv_run(qp_op_context *ctx) {
@@ -448,8 +381,8 @@ static qp_status conv_run(qp_op_context *ctx) {
     uint8_t *scratch = ctx->scratch;
     const int threads = s->threads < ctx->n_threads ? s->threads : ctx->n_threads;
     if (s->by_image) { /* images are the tasks; each image runs on one thread */
-        const conv_job j = {.s = s, .x = x, .y = y};
-        run_tasks(&j, image_task, s->batch, threads, scratch, s->image_scratch);
+        conv_job j = {.s = s, .x = x, .y = y};
+        qp_work_split_run(&s->images, threads, image_task, &j, scratch, s->image_scratch);
         return QP_OK;
     }
     for (int64_t n = 0; n < s->batch; n++)

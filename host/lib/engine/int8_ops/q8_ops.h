@@ -120,6 +120,11 @@ int qp_q8_requant_table(const qp_q8_act *in, const qp_q8_act *out, uint8_t table
 int qp_q8_read_window(const qp_node *node, const qp_shape *x, const qp_shape *w, int allow_ceil, qp_q8_window *win,
                       char *why, size_t cap);
 
+/* The threads an op shares its work among: n_threads when each would get at least min_per_thread
+ * units of work (MACs, bytes: the caller's choice, ~1-2 us of it), else 1. Waking a thread and
+ * moving half the operands to its core costs about that much on the 2-vCPU VMs measured. */
+int qp_q8_threads_for(int n_threads, int64_t work, int64_t min_per_thread);
+
 /* Splits [0, n) into at most n_threads chunks whose starts are multiples of align; chunk i is
  * [*begin, *end). Returns the chunk count. Depends only on its arguments (determinism). */
 int qp_q8_chunks(int64_t n, int n_threads, int64_t align, int64_t *chunk_len);

@@ -181,8 +181,8 @@ static qp_status prepare_kind(const qp_q8_prep *p, int kind, void **state, size_
     } else {
         /* A global pool of a small map (MobileNetV2's 1280 x 7 x 7, ~4 us of reads) gained
          * nothing from a second thread: one thread skips the job and the cross-core reads. */
-        const int small = kind == 2 && s->planes * s->in_plane < 128 * 1024;
-        s->n_chunks = qp_q8_chunks(s->planes, small ? 1 : p->n_threads, 1, &s->chunk);
+        const int threads = kind == 2 ? qp_q8_threads_for(p->n_threads, s->planes * s->in_plane, 64 * 1024) : p->n_threads;
+        s->n_chunks = qp_q8_chunks(s->planes, threads, 1, &s->chunk);
     }
     *scratch_bytes = 0;
     *state = s;

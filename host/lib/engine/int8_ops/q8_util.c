@@ -164,6 +164,10 @@ int qp_q8_read_window(const qp_node *node, const qp_shape *x, const qp_shape *w,
     return 1;
 }
 
+int qp_q8_threads_for(int n_threads, int64_t work, int64_t min_per_thread) {
+    return n_threads > 1 && work >= min_per_thread * n_threads ? n_threads : 1;
+}
+
 int qp_q8_chunks(int64_t n, int n_threads, int64_t align, int64_t *chunk_len) {
     if (n <= 0) {
         *chunk_len = 0;
