@@ -532,8 +532,7 @@ static void test_int8_concat_shape_and_tables(void **state) {
     qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
     finalize(g);
     check_int8_vs_quantsim(g, &xs, 1, 0.0); /* tables and data movement are exact */
-    /* Reshape and Flatten relabel bytes: in int8 plans they run in their input's buffer (the
-     * input dies there), so the concat and the reshape share one buffer. */
+    /* Reshape and Flatten relabel bytes: they run in their input's buffer (the input dies there). */
     float samples[120];
     for (int i = 0; i < 120; i++) samples[i] = frand(-2.0f, 2.0f);
     qp_encodings *e = calibrate(g, &xs, samples, 1, 120);
@@ -541,6 +540,11 @@ static void test_int8_concat_shape_and_tables(void **state) {
     assert_int_equal(step_runs_in_place(plan, g, "reshape"), 1);
     assert_int_equal(step_runs_in_place(plan, g, "flatten"), 1);
     assert_int_equal(step_runs_in_place(plan, g, "transpose"), 0); /* moves bytes */
+    qp_plan_free(plan);
+    plan = make_plan(g, QP_MODE_FP32, NULL, &xs, 1); /* fp32 plans alike */
+    assert_int_equal(step_runs_in_place(plan, g, "reshape"), 1);
+    assert_int_equal(step_runs_in_place(plan, g, "flatten"), 1);
+    assert_int_equal(step_runs_in_place(plan, g, "transpose"), 0);
     qp_plan_free(plan);
     qp_encodings_free(e);
     qp_graph_free(g);

@@ -467,12 +467,12 @@ static int runs_in_place(const qp_plan *plan, const qp_plan_step *s) {
     return 0;
 }
 
-/* int8 steps that only relabel their input's bytes (q8_shape.c's copy ops: a memcpy, or an
- * elementwise table when the encodings differ), so the output may be the input's buffer.
- * ShuffleNet's channel shuffles run 32 Reshapes per image. */
-static int int8_relabels(const qp_plan *plan, const qp_plan_step *s) {
+/* Steps that only relabel their input's bytes (Reshape and kin: a memcpy in ops/shape.c; in int8
+ * plans q8_shape.c's copy, or an elementwise table when the encodings differ), so the output may
+ * be the input's buffer and nothing moves. ShuffleNet's channel shuffles run 32 per image. */
+static int relabels(const qp_plan *plan, const qp_plan_step *s, qp_step_kind kind) {
     static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
-    if (s->kind != QP_STEP_INT8 || s->node_id < 0 || s->n_in < 1 || s->n_out != 1) return 0;
+    if (s->kind != kind || s->node_id < 0 || s->n_in < 1 || s->n_out != 1) return 0;
     const qp_node *n = &plan->graph->nodes[s->node_id];
     if (n->domain[0] != '\0') return 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
@@ -483,15 +483,17 @@ static int int8_relabels(const qp_plan *plan, const qp_plan_step *s) {
 /* The output of an in-place step takes its input's buffer when that input dies there
  * (alias[out] = the value owning the buffer, its lifetime extended): in fp32 plans the
  * activations above, so a Conv -> Relu/Clip chain that is not fused (an observer is set) holds
- * one activation instead of two and the activation runs on cache-hot data; in int8 plans the
- * relabelling steps, which then move no bytes. (fp32 activations inside int8/quantsim plans are
- * left alone: the lowerings' conversions read those tensors.) */
+ * one activation instead of two and the activation runs on cache-hot data, and the relabelling
+ * ops; in int8 plans the int8 relabelling steps. (fp32 steps inside int8/quantsim plans are left
+ * alone: the lowerings' conversions read those tensors.) */
 static void alias_in_place(const qp_plan *plan, int *first, int *last, int *alias) {
     const qp_engine_mode mode = plan->options.mode;
     if (mode != QP_MODE_FP32 && mode != QP_MODE_INT8) return;
     for (int si = 0; si < plan->n_steps; si++) {
         const qp_plan_step *s = &plan->steps[si];
-        if (mode == QP_MODE_FP32 ? !runs_in_place(plan, s) : !int8_relabels(plan, s)) continue;
+        const int in_place = mode == QP_MODE_FP32 ? runs_in_place(plan, s) || relabels(plan, s, QP_STEP_OP)
+                                                  : relabels(plan, s, QP_STEP_INT8);
+        if (!in_place) continue;
         const int vi = s->in[0], vo = s->out[0];
         if (vi < 0 || vo < 0 || vi == vo || first[vi] < 0 || last[vi] != si || first[vo] != si) continue;
         if (plan->is_const[vi] || plan->is_input[vi] || plan->is_const[vo] || plan->is_input[vo]) continue;
