@@ -1,4 +1,4 @@
-/* dwconv_u8__avx512vnni.c — AVX-512 VNNI+VBMI depthwise convolution: vpermb builds tap quads, vpdpbusd sums them; rows of 32/16 outputs, or flat 16-output vectors on planes narrower than 16. */
+/* dwconv_u8__avx512vnni.c — AVX-512 VNNI+VBMI depthwise convolution: vpermb builds tap quads, vpdpbusd sums them; 3x3 stride 1/2 in column strips, other windows in steps of rows or flat vectors. */
 #include <string.h>
 
 #include "kernels/int8/q8_kernels.h"
@@ -24,7 +24,13 @@
  * reading as the input zero point: no copy of the plane and no scratch.
  *
  * Limits: sw * 15 + dilation_w * 3 < 64 (every tap of a block inside one load), at most
- * MAX_QUADS weight quads and MAX_SPAN input rows per step; anything else runs the AVX2 variant. */
+ * MAX_QUADS weight quads and MAX_SPAN input rows per step; anything else runs the AVX2 variant.
+ *
+ * Paths, the first that applies: 3x3 windows at stride 1 or 2 without dilation (MobileNet's,
+ * most depthwise work) run the column strips further down, everything fixed at compile time;
+ * then the limits above; planes narrower than 16 the flat vectors; the rest the row steps. All
+ * compute the same integer sums and requantize them with requant.h's float arithmetic, so they
+ * give the reference's bytes. */
 
 enum { BLOCK = 32, MAX_QUADS = 64, MAX_SPAN = 128, MAX_ROWS = 4 };
 
@@ -330,20 +336,438 @@ static void flat_run(const qp_u8_dwconv_args *a, int64_t oh_begin, int64_t oh_en
     }
 }
 
+/* ---- 3x3 stride 1 and 2: column strips ---------------------------------------------------------
+ * The generic row path above decides per step, at run time, which input row feeds which output
+ * row and tap row, and computes load masks per block: on a 3x3 kernel that bookkeeping (branches,
+ * an accumulator spilled around them, scalar mask arithmetic) cost more than the vector work.
+ * Here everything is fixed at compile time for K = 3, stride S = 1 or 2 (both axes, no dilation):
+ * a block of up to V x 16 output columns runs down its whole strip of output rows, G rows at a
+ * time, and each input row is loaded (one masked 64-byte load) and permuted once per block, not
+ * once per step of output rows, feeding every output row that uses it. Output rows still waiting
+ * for input rows (C of them: 2 at stride 1, 1 at stride 2) carry their accumulators into the next
+ * group. Blocks and their load masks are worked out once per call; input rows outside the plane
+ * read a row of zero points (on the stack: rows up to STRIP_MAX_W wide). Per 16 outputs at
+ * stride 1: 1 vpermb, 3 vpdpbusd (the minimum for 9 taps), the requantization; on Zen 5 that mix
+ * runs at ~4 outputs a cycle, 3x the row steps on MobileNetV2's planes. */
+enum { STRIP_K = 3, STRIP_MAX_W = 2048, STRIP_MAX_BLOCKS = STRIP_MAX_W / 16 + 2, STRIP_MAX_ACC = 6 };
+
+typedef struct strip_call {
+    int64_t H, W, OW, pad_top, pad_left;
+    int64_t oh_begin, oh_end;
+    const uint8_t *zp_row;                         /* W input zero points */
+    __m512i index[2];                              /* vpermb index per 16-lane vector */
+    __m512i wsel[STRIP_K];                         /* kernel row kh's 3 bytes into every dword */
+    __m512i pair_index, pair_wsel[STRIP_K], pair_gather; /* two channels at a time (strip_twos) */
+    __m512i zp_in, zp16, qmin, qmax;
+    __m512 lo, hi;
+} strip_call;
+
+/* A block of output columns from ow: its input bytes start at `start`, `load` masks what lies
+ * inside the input row, `keep` the columns it stores. */
+typedef struct strip_block {
+    int64_t ow, start;
+    __mmask64 load;
+    uint32_t keep;
+} strip_block;
+
+/* The epilogue, fixed per variant: PLAIN when the input zero point is 0 and the output range
+ * is the whole of [0, 255] (the usual depthwise after a ReLU: loads zero the padding, and the
+ * saturating packs alone clamp), else the float clamp only where a scale needs it (see
+ * QP_Q8_NOCLAMP_MAX_SCALE). */
+enum { STRIP_PLAIN, STRIP_NOCLAMP, STRIP_CLAMP };
+
+/* How the lanes of a block's vectors are filled. */
+enum {
+    STRIP_ONE,    /* one channel: V x 16 columns of it */
+    STRIP_TWO,    /* planes 9-16 wide: two channels, one vector each (V = 2) */
+    STRIP_HALVES, /* planes at most 8 wide: two channels, lanes 0-7 and 8-15 of one vector (V = 1) */
+};
+
+/* What one block of one channel (or two) works with, copied into locals: the stores (char
+ * pointers) could alias *k and *blk, so fields read in the loop would be loaded after each store. */
+typedef struct strip_ctx {
+    const uint8_t *plane, *plane2;                 /* plane2, out2: the second channel of two */
+    uint8_t *out, *out2;
+    const uint8_t *zp_row;
+    int64_t H, W, OW, oh_end;
+    int64_t start, ow;
+    __mmask64 load;
+    uint32_t keep;
+    __m512i zp_in, index[2], w[2][STRIP_K], bias[2]; /* [v]: per vector (the same for STRIP_ONE) */
+    __m512 scale[2], lo, hi;
+    __m512i zp16, qmin, qmax, gather;
+} strip_ctx;
+
+/* Input row ih of a plane; with CHECK, the zero-point row for rows outside it. */
+__attribute__((always_inline)) static inline const uint8_t *strip_row(const strip_ctx *c, const uint8_t *plane,
+                                                                      int64_t ih, int CHECK) {
+    if (!CHECK) return plane + ih * c->W;
+    return (uint64_t)ih < (uint64_t)c->H ? plane + ih * c->W : c->zp_row;
+}
+
+/* The block's 64 bytes of an input row; the load mask keeps what lies inside the row, the rest
+ * reads as the input zero point (PLAIN: 0, so a zero-masking load needs no merge register). */
+__attribute__((always_inline)) static inline __m512i strip_load(const strip_ctx *c, const uint8_t *row, int EPI) {
+    return EPI == STRIP_PLAIN ? _mm512_maskz_loadu_epi8(c->load, row + c->start)
+                              : _mm512_mask_loadu_epi8(c->zp_in, c->load, row + c->start);
+}
+
+/* An input row of the block as V vectors of tap quads: lane j of vector v gets the 4 bytes from
+ * byte (16 v + j) S of one load (32 columns at stride 1 read 34 bytes; at stride 2 a block is 31
+ * columns, 63 bytes). Two channels: a load of each one's row, then one vpermt2b (halves: lanes
+ * 0-7 from the first, 8-15 from the second) or a vpermb each. */
+__attribute__((always_inline)) static inline void strip_in(const strip_ctx *c, const uint8_t *row, const uint8_t *row2,
+                                                           __m512i *x, int V, int MODE, int EPI) {
+    const __m512i bytes = strip_load(c, row, EPI);
+    if (MODE == STRIP_ONE) {
+        for (int v = 0; v < V; v++) x[v] = _mm512_permutexvar_epi8(c->index[v], bytes);
+        return;
+    }
+    const __m512i bytes2 = strip_load(c, row2, EPI);
+    if (MODE == STRIP_HALVES) {
+        x[0] = _mm512_permutex2var_epi8(bytes, c->index[0], bytes2);
+    } else {
+        x[0] = _mm512_permutexvar_epi8(c->index[0], bytes);
+        x[1] = _mm512_permutexvar_epi8(c->index[0], bytes2);
+    }
+}
+
+__attribute__((always_inline)) static inline __m512i strip_rq(const strip_ctx *c, __m512i acc, int v, int EPI) {
+    return EPI == STRIP_CLAMP ? qp_q8_avx512_requant(acc, c->scale[v], c->lo, c->hi)
+                              : qp_q8_avx512_requant_noclamp(acc, c->scale[v]);
+}
+
+/* qp_q8_avx512_pack64; for PLAIN without its [qmin, qmax] clamp, which is then [0, 255]: what
+ * vpackuswb leaves anyway. */
+__attribute__((always_inline)) static inline __m512i strip_pack(const strip_ctx *c, __m512i a, __m512i b, __m512i d,
+                                                                 __m512i e, int EPI) {
+    if (EPI != STRIP_PLAIN) return qp_q8_avx512_pack64(a, b, d, e, c->zp16, c->qmin, c->qmax);
+    return qp_q8_avx512_pack64_full_range(a, b, d, e, c->zp16);
+}
+
+/* A finished group's rows (acc[0 .. G-1]) requantized into one 64-byte pack and stored from output
+ * row oh: `rows` of them at most (keep: the block's columns inside the plane). Two channels: one
+ * vpermb gathers each one's rows into contiguous bytes (0-31 the first, 32-63 the second), one
+ * masked store each (a lone last channel, out2 == out, stores the same bytes twice). */
+__attribute__((always_inline)) static inline void strip_emit(const strip_ctx *c, __m512i (*acc)[2], int64_t oh,
+                                                             int64_t rows, int V, int MODE, int EPI) {
+    const int64_t OW = c->OW;
+    uint8_t *dst = c->out + oh * OW + c->ow;
+    const int G = V == 2 ? 2 : 4;
+    __m512i bytes;
+    if (V == 2)
+        bytes = strip_pack(c, strip_rq(c, acc[0][0], 0, EPI), strip_rq(c, acc[0][1], 1, EPI),
+                           strip_rq(c, acc[1][0], 0, EPI), strip_rq(c, acc[1][1], 1, EPI), EPI);
+    else
+        bytes = strip_pack(c, strip_rq(c, acc[0][0], 0, EPI), strip_rq(c, acc[1][0], 0, EPI),
+                           strip_rq(c, acc[2][0], 0, EPI), strip_rq(c, acc[3][0], 0, EPI), EPI);
+    if (MODE != STRIP_ONE) {
+        bytes = _mm512_permutexvar_epi8(c->gather, bytes);
+        const __mmask32 n = (__mmask32)(((uint64_t)1 << ((rows < G ? rows : G) * OW)) - 1);
+        _mm256_mask_storeu_epi8(dst, n, _mm512_castsi512_si256(bytes));
+        _mm256_mask_storeu_epi8(c->out2 + oh * OW, n, _mm512_extracti64x4_epi64(bytes, 1));
+    } else if (V == 2) {
+        _mm256_mask_storeu_epi8(dst, c->keep, _mm512_castsi512_si256(bytes));
+        if (rows > 1) _mm256_mask_storeu_epi8(dst + OW, c->keep, _mm512_extracti64x4_epi64(bytes, 1));
+    } else {
+        const __mmask16 keep = (__mmask16)c->keep;
+        _mm_mask_storeu_epi8(dst, keep, _mm512_castsi512_si128(bytes));
+        if (rows > 1) _mm_mask_storeu_epi8(dst + OW, keep, _mm512_extracti32x4_epi32(bytes, 1));
+        if (rows > 2) _mm_mask_storeu_epi8(dst + 2 * OW, keep, _mm512_extracti32x4_epi32(bytes, 2));
+        if (rows > 3) _mm_mask_storeu_epi8(dst + 3 * OW, keep, _mm512_extracti32x4_epi32(bytes, 3));
+    }
+}
+
+/* Input row base + r into the accumulators of the window's rows i = from .. to-1 it feeds (tap
+ * row r - i S); all indices are constants after unrolling. Without CHECK the row lies in the
+ * plane, (r - r0) rows below rows[] (the group's first new row of each plane). */
+__attribute__((always_inline)) static inline void strip_feed(const strip_ctx *c, __m512i (*acc)[2], int64_t base,
+                                                             const uint8_t *const *rows, int r0, int r, int from,
+                                                             int to, int S, int V, int MODE, int EPI, int CHECK) {
+    __m512i x[2];
+    const uint8_t *p = CHECK ? strip_row(c, c->plane, base + r, 1) : rows[0] + (r - r0) * c->W;
+    const uint8_t *p2 = MODE == STRIP_ONE ? NULL : CHECK ? strip_row(c, c->plane2, base + r, 1) : rows[1] + (r - r0) * c->W;
+    strip_in(c, p, p2, x, V, MODE, EPI);
+#pragma GCC unroll 8
+    for (int i = from; i < to; i++) {
+        const int kh = r - i * S;
+        if (kh < 0 || kh >= STRIP_K) continue;
+#pragma GCC unroll 2
+        for (int v = 0; v < V; v++) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], c->w[v][kh]);
+    }
+}
+
+/* One group: output rows oh .. oh+G-1 (window rows 0..G-1), whose input rows start at base. Its
+ * new input rows base + K - S .. base + (G - 1) S + K - 1 complete them and start the next C. */
+__attribute__((always_inline)) static inline void strip_group(const strip_ctx *c, __m512i (*acc)[2], int64_t oh,
+                                                              int64_t base, int S, int V, int MODE, int EPI,
+                                                              int CHECK) {
+    const int G = V == 2 ? 2 : 4, C = (STRIP_K - 1) / S, R = G + C, r0 = STRIP_K - S;
+    const uint8_t *rows[2] = {CHECK ? NULL : c->plane + (base + r0) * c->W,
+                              CHECK || MODE == STRIP_ONE ? NULL : c->plane2 + (base + r0) * c->W};
+#pragma GCC unroll 8
+    for (int i = C; i < R; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; v++) acc[i][v] = c->bias[v];
+#pragma GCC unroll 16
+    for (int r = r0; r < (G - 1) * S + STRIP_K; r++) strip_feed(c, acc, base, rows, r0, r, 0, R, S, V, MODE, EPI, CHECK);
+    strip_emit(c, acc, oh, CHECK ? c->oh_end - oh : G, V, MODE, EPI);
+#pragma GCC unroll 8
+    for (int i = 0; i < C; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; v++) acc[i][v] = acc[G + i][v];
+}
+
+/* One block down the rows [oh_begin, oh_end). G output rows a group: 2 rows x 32 columns or 4 x 16
+ * fill one 64-byte pack. The groups in the middle, whose input rows all lie in the plane and
+ * whose rows are all stored, run without row checks; a last group past oh_end computes rows it
+ * does not store. */
+__attribute__((always_inline)) static inline void strip_block_rows(const strip_ctx *c, int64_t oh_begin,
+                                                                   int64_t pad_top, int S, int V, int MODE,
+                                                                   int EPI) {
+    const int G = V == 2 ? 2 : 4, C = (STRIP_K - 1) / S;
+    __m512i acc[STRIP_MAX_ACC][2];
+    int64_t oh = oh_begin, base = oh * S - pad_top;
+    /* prologue: the input rows above the first group's new ones, for its carried rows */
+#pragma GCC unroll 8
+    for (int i = 0; i < C; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; v++) acc[i][v] = c->bias[v];
+#pragma GCC unroll 8
+    for (int r = 0; r < STRIP_K - S; r++) strip_feed(c, acc, base, NULL, 0, r, 0, C, S, V, MODE, EPI, 1);
+    /* groups reading rows above the plane */
+    for (; oh < c->oh_end && base + STRIP_K - S < 0; oh += G, base += G * S)
+        strip_group(c, acc, oh, base, S, V, MODE, EPI, 1);
+    /* then while the last new input row is inside and all G rows are stored */
+    for (; oh + G <= c->oh_end && base + (G - 1) * S + STRIP_K <= c->H; oh += G, base += G * S)
+        strip_group(c, acc, oh, base, S, V, MODE, EPI, 0);
+    for (; oh < c->oh_end; oh += G, base += G * S) strip_group(c, acc, oh, base, S, V, MODE, EPI, 1);
+}
+
+/* One channel (or two), blocks [blk, blk + n_blk) of V vectors each; w, bias and scale per vector. */
+__attribute__((always_inline)) static inline void strip_channel(const strip_call *k, const uint8_t *plane,
+                                                                const uint8_t *plane2, uint8_t *out, uint8_t *out2,
+                                                                const __m512i (*w)[STRIP_K], const __m512i *bias,
+                                                                const __m512 *scale, const strip_block *blk,
+                                                                int64_t n_blk, int S, int V, int MODE, int EPI) {
+    strip_ctx c = {.plane = plane, .plane2 = plane2, .out = out, .out2 = out2, .zp_row = k->zp_row, .H = k->H,
+                   .W = k->W, .OW = k->OW, .oh_end = k->oh_end, .zp_in = k->zp_in,
+                   .index = {MODE == STRIP_HALVES ? k->pair_index : k->index[0], k->index[1]},
+                   .w = {{w[0][0], w[0][1], w[0][2]}, {w[1][0], w[1][1], w[1][2]}}, .bias = {bias[0], bias[1]},
+                   .scale = {scale[0], scale[1]}, .lo = k->lo, .hi = k->hi, .zp16 = k->zp16, .qmin = k->qmin,
+                   .qmax = k->qmax, .gather = k->pair_gather};
+    for (const strip_block *end = blk + n_blk; blk < end; blk++) {
+        c.start = blk->start;
+        c.ow = blk->ow;
+        c.load = blk->load;
+        c.keep = blk->keep;
+        strip_block_rows(&c, k->oh_begin, k->pad_top, S, V, MODE, EPI);
+    }
+}
+
+/* Kernel row kh's 3 weights of channel c into every dword (the 4th byte 0), for sel = k->wsel. */
+static inline void strip_weights(const qp_u8_dwconv_args *a, int64_t c, const __m512i *sel, __m512i *w) {
+    const __m512i taps = _mm512_zextsi128_si512(_mm_maskz_loadu_epi8(0x1FF, a->weights + c * STRIP_K * STRIP_K));
+    for (int kh = 0; kh < STRIP_K; kh++) w[kh] = _mm512_maskz_permutexvar_epi8(0x7777777777777777ull, sel[kh], taps);
+}
+
+static inline int strip_noclamp(float scale) { return scale >= 0.0f && scale <= QP_Q8_NOCLAMP_MAX_SCALE; }
+
+/* Every channel at stride S: the blocks of 2 vectors, then at most one of 1 vector (a last block
+ * of at most 16 columns, instead of a half-empty 32-column one). */
+__attribute__((always_inline)) static inline void strip_all(const qp_u8_dwconv_args *a, const strip_call *k,
+                                                            const strip_block *blocks, int64_t n2, int64_t n1,
+                                                            int S, int EPI) {
+    const int64_t plane_in = k->H * k->W, plane_out = a->win.out_h * k->OW;
+    for (int64_t c = 0; c < a->channels; c++) {
+        const float sc = a->scale[c];
+        if (strip_noclamp(sc) == (EPI == STRIP_CLAMP)) continue; /* the other variant's channel */
+        __m512i w[2][STRIP_K];
+        strip_weights(a, c, k->wsel, w[0]);
+        for (int kh = 0; kh < STRIP_K; kh++) w[1][kh] = w[0][kh];
+        const uint8_t *plane = a->input + c * plane_in;
+        uint8_t *out = a->output + c * plane_out;
+        const __m512i bias[2] = {_mm512_set1_epi32(a->bias[c]), _mm512_set1_epi32(a->bias[c])};
+        const __m512 scale[2] = {_mm512_set1_ps(sc), _mm512_set1_ps(sc)};
+        strip_channel(k, plane, NULL, out, NULL, w, bias, scale, blocks, n2, S, 2, STRIP_ONE, EPI);
+        if (n1) strip_channel(k, plane, NULL, out, NULL, w, bias, scale, blocks + n2, n1, S, 1, STRIP_ONE, EPI);
+    }
+}
+
+/* ---- planes at most 16 outputs wide: two channels at a time ----
+ * A row of 14 outputs fills 14 of a vector's 16 lanes, one of 7 only 7, and per channel the
+ * fixed costs (weights, a prologue, a last group of rows past the plane) weigh on few outputs.
+ * So channels go two at a time: at most 8 wide, lanes 0-7 hold a row of channel c and lanes 8-15
+ * the same row of channel c + 1 (a load of each channel's row, one vpermt2b for both: 4 rows a
+ * group); 9 to 16 wide, one vector per channel (2 rows a group, so 14 rows waste none). The
+ * weights, bias and scale go per lane half or per vector. After the pack one vpermb gathers each
+ * channel's rows of the group into contiguous bytes: one masked store per channel and group. */
+__attribute__((always_inline)) static inline void strip_twos(const qp_u8_dwconv_args *a, const strip_call *k,
+                                                             const strip_block *blk, int S, int MODE, int PLAIN) {
+    const int64_t plane_in = k->H * k->W, plane_out = a->win.out_h * k->OW;
+    for (int64_t c = 0; c < a->channels; c += 2) {
+        const int64_t c1 = c + 1 < a->channels ? c + 1 : c; /* a lone last channel: computed twice */
+        __m512i w[2][STRIP_K], bias[2];
+        __m512 scale[2];
+        const float s0 = a->scale[c], s1 = a->scale[c1];
+        if (MODE == STRIP_HALVES) {
+            const __m512i taps = _mm512_inserti32x4(
+                _mm512_zextsi128_si512(_mm_maskz_loadu_epi8(0x1FF, a->weights + c * STRIP_K * STRIP_K)),
+                _mm_maskz_loadu_epi8(0x1FF, a->weights + c1 * STRIP_K * STRIP_K), 1);
+            for (int kh = 0; kh < STRIP_K; kh++)
+                w[0][kh] = w[1][kh] = _mm512_maskz_permutexvar_epi8(0x7777777777777777ull, k->pair_wsel[kh], taps);
+            bias[0] = bias[1] =
+                _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(a->bias[c]), _mm512_set1_epi32(a->bias[c1]));
+            scale[0] = scale[1] = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(s0), _mm512_set1_ps(s1));
+        } else {
+            strip_weights(a, c, k->wsel, w[0]);
+            strip_weights(a, c1, k->wsel, w[1]);
+            bias[0] = _mm512_set1_epi32(a->bias[c]);
+            bias[1] = _mm512_set1_epi32(a->bias[c1]);
+            scale[0] = _mm512_set1_ps(s0);
+            scale[1] = _mm512_set1_ps(s1);
+        }
+        const int V = MODE == STRIP_HALVES ? 1 : 2;
+        const uint8_t *plane = a->input + c * plane_in, *plane2 = a->input + c1 * plane_in;
+        uint8_t *out = a->output + c * plane_out, *out2 = a->output + c1 * plane_out;
+        if (strip_noclamp(s0) && strip_noclamp(s1))
+            strip_channel(k, plane, plane2, out, out2, w, bias, scale, blk, 1, S, V, MODE,
+                          PLAIN ? STRIP_PLAIN : STRIP_NOCLAMP);
+        else
+            strip_channel(k, plane, plane2, out, out2, w, bias, scale, blk, 1, S, V, MODE, STRIP_CLAMP);
+    }
+}
+
+/* One function per variant: kept apart, each inner loop gets the registers to itself. */
+typedef void (*strip_twos_fn)(const qp_u8_dwconv_args *a, const strip_call *k, const strip_block *blk);
+#define QP_STRIP_TWOS(name, S, MODE, PLAIN)                                                                 \
+    __attribute__((noinline)) static void name(const qp_u8_dwconv_args *a, const strip_call *k,              \
+                                               const strip_block *blk) {                                    \
+        strip_twos(a, k, blk, S, MODE, PLAIN);                                                               \
+    }
+QP_STRIP_TWOS(strip_halves_s1, 1, STRIP_HALVES, 0)
+QP_STRIP_TWOS(strip_halves_s2, 2, STRIP_HALVES, 0)
+QP_STRIP_TWOS(strip_two_s1, 1, STRIP_TWO, 0)
+QP_STRIP_TWOS(strip_two_s2, 2, STRIP_TWO, 0)
+QP_STRIP_TWOS(strip_halves_s1_plain, 1, STRIP_HALVES, 1)
+QP_STRIP_TWOS(strip_halves_s2_plain, 2, STRIP_HALVES, 1)
+QP_STRIP_TWOS(strip_two_s1_plain, 1, STRIP_TWO, 1)
+QP_STRIP_TWOS(strip_two_s2_plain, 2, STRIP_TWO, 1)
+#undef QP_STRIP_TWOS
+
+typedef void (*strip_all_fn)(const qp_u8_dwconv_args *a, const strip_call *k, const strip_block *blocks,
+                             int64_t n2, int64_t n1);
+#define QP_STRIP_ALL(name, S, EPI)                                                                          \
+    __attribute__((noinline)) static void name(const qp_u8_dwconv_args *a, const strip_call *k,              \
+                                               const strip_block *blocks, int64_t n2, int64_t n1) {         \
+        strip_all(a, k, blocks, n2, n1, S, EPI);                                                             \
+    }
+QP_STRIP_ALL(strip_s1_plain, 1, STRIP_PLAIN)
+QP_STRIP_ALL(strip_s1_noclamp, 1, STRIP_NOCLAMP)
+QP_STRIP_ALL(strip_s1_clamp, 1, STRIP_CLAMP)
+QP_STRIP_ALL(strip_s2_plain, 2, STRIP_PLAIN)
+QP_STRIP_ALL(strip_s2_noclamp, 2, STRIP_NOCLAMP)
+QP_STRIP_ALL(strip_s2_clamp, 2, STRIP_CLAMP)
+#undef QP_STRIP_ALL
+
+static int strip_applies(const qp_q8_window *w) {
+    return w->kernel_h == STRIP_K && w->kernel_w == STRIP_K && w->dilation_h == 1 && w->dilation_w == 1 &&
+           (w->stride_h == 1 || w->stride_h == 2) && w->stride_w == w->stride_h && w->in_w <= STRIP_MAX_W &&
+           w->out_w <= STRIP_MAX_W;
+}
+
+static void strip_run(const qp_u8_dwconv_args *a, int64_t oh_begin, int64_t oh_end) {
+    const qp_q8_window *w = &a->win;
+    const int64_t S = w->stride_w, OW = w->out_w;
+    const int plain = a->input_zero_point == 0 && a->qmin == 0 && a->qmax == 255;
+    uint8_t zp_row[STRIP_MAX_W];
+    memset(zp_row, (int)(uint8_t)a->input_zero_point, (size_t)w->in_w);
+    /* The tables are built in registers (no byte loops: a call may cover only 2 channels). The
+     * vpermb index: dword lane j of vector v = bytes (16 v + j) S + t, t = 0..3. A weight quad:
+     * bytes 3 kh + t (the 4th masked off). */
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i taps4 = _mm512_set1_epi32(0x03020100), stride = _mm512_set1_epi32((int32_t)(S * 0x01010101));
+    strip_call k = {.H = w->in_h, .W = w->in_w, .OW = OW, .pad_top = w->pad_top, .pad_left = w->pad_left,
+                    .oh_begin = oh_begin, .oh_end = oh_end, .zp_row = zp_row,
+                    .zp_in = _mm512_set1_epi8((char)a->input_zero_point),
+                    .zp16 = _mm512_set1_epi16((int16_t)a->out_zero_point),
+                    .qmin = _mm512_set1_epi8((char)a->qmin), .qmax = _mm512_set1_epi8((char)a->qmax),
+                    .lo = _mm512_set1_ps((float)(a->qmin - a->out_zero_point)),
+                    .hi = _mm512_set1_ps((float)(a->qmax - a->out_zero_point))};
+    for (int v = 0; v < 2; v++)
+        k.index[v] = _mm512_add_epi32(taps4, _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(16 * v)), stride));
+    for (int kh = 0; kh < STRIP_K; kh++) k.wsel[kh] = _mm512_set1_epi32(0x020100 + 3 * kh * 0x010101);
+    if (OW <= 16) {
+        /* two channels at a time (strip_twos). Halves: lane j < 8 reads the first channel's row
+         * (vpermt2b bytes 0-63), lane 8 + j the second's (bytes 64-127), whose weights sit at
+         * byte 16 of the weight vector. The gather after the pack: a group's rows of the first
+         * channel from byte 0, of the second from byte 32; halves: row r of the first channel is
+         * pack bytes 16 r + col, of the second 16 r + 8 + col; two: the pack holds row 0 of each
+         * channel, then row 1 of each, 16 bytes apiece. */
+        const int halves = OW <= 8, G = halves ? 4 : 2;
+        const __m512i lane = _mm512_and_si512(iota, _mm512_set1_epi32(7));
+        k.pair_index = _mm512_add_epi32(taps4, _mm512_mullo_epi32(lane, stride));
+        k.pair_index = _mm512_mask_add_epi32(k.pair_index, 0xFF00, k.pair_index, _mm512_set1_epi32(0x40404040));
+        for (int kh = 0; kh < STRIP_K; kh++)
+            k.pair_wsel[kh] = _mm512_mask_add_epi32(k.wsel[kh], 0xFF00, k.wsel[kh], _mm512_set1_epi32(0x10101010));
+        uint8_t gather[64] = {0};
+        for (int64_t r = 0, i = 0; r < G; r++)
+            for (int64_t col = 0; col < OW; col++, i++) {
+                gather[i] = (uint8_t)(halves ? 16 * r + col : 32 * r + col);
+                gather[32 + i] = (uint8_t)(halves ? 16 * r + 8 + col : 32 * r + 16 + col);
+            }
+        k.pair_gather = _mm512_loadu_si512(gather);
+        const strip_block blk = {.ow = 0, .start = -w->pad_left, .load = qp_q8_avx512_inside_mask(-w->pad_left, w->in_w)};
+        static const strip_twos_fn twos[2][2][2] = {
+            {{strip_two_s1, strip_two_s1_plain}, {strip_two_s2, strip_two_s2_plain}},
+            {{strip_halves_s1, strip_halves_s1_plain}, {strip_halves_s2, strip_halves_s2_plain}}};
+        twos[halves][S - 1][plain](a, &k, &blk);
+        return;
+    }
+    /* blocks of 2 vectors (32 columns at stride 1, 31 at stride 2: one load), while more than 16
+     * columns are left; then one of 1 vector */
+    strip_block blocks[STRIP_MAX_BLOCKS];
+    int64_t n2 = 0, n1 = 0, ow = 0;
+    const int64_t wide = S == 1 ? 32 : 31;
+    for (; OW - ow > 16; ow += wide, n2++) {
+        const int64_t width = OW - ow < wide ? OW - ow : wide;
+        blocks[n2] = (strip_block){.ow = ow, .start = ow * S - w->pad_left,
+                                   .load = qp_q8_avx512_inside_mask(ow * S - w->pad_left, w->in_w),
+                                   .keep = width >= 32 ? ~(uint32_t)0 : ((uint32_t)1 << width) - 1};
+    }
+    if (ow < OW) {
+        blocks[n2] = (strip_block){.ow = ow, .start = ow * S - w->pad_left,
+                                   .load = qp_q8_avx512_inside_mask(ow * S - w->pad_left, w->in_w),
+                                   .keep = ((uint32_t)1 << (OW - ow)) - 1};
+        n1 = 1;
+    }
+    /* the channels whose scale needs no float clamp, then the others (if any) */
+    static const strip_all_fn noclamp[2][2] = {{strip_s1_noclamp, strip_s1_plain}, {strip_s2_noclamp, strip_s2_plain}};
+    noclamp[S - 1][plain](a, &k, blocks, n2, n1);
+    int64_t clamped = 0;
+    for (int64_t c = 0; c < a->channels; c++) clamped += !strip_noclamp(a->scale[c]);
+    if (clamped) (S == 1 ? strip_s1_clamp : strip_s2_clamp)(a, &k, blocks, n2, n1);
+}
+
 void qp_u8_dwconv__avx512vnni(const qp_u8_dwconv_args *a) {
     const qp_q8_window *w = &a->win;
     const int64_t KH = w->kernel_h, KW = w->kernel_w, sw = w->stride_w, dw = w->dilation_w;
     const int64_t quads = (KW + 3) / 4;
+    const int64_t H = w->in_h, W = w->in_w, OH = w->out_h, OW = w->out_w;
+    int64_t oh_begin, oh_end;
+    qp_q8_row_range(a->row_begin, a->row_end, OH, &oh_begin, &oh_end);
+    if (oh_begin >= oh_end) return;
+    if (strip_applies(w)) {
+        strip_run(a, oh_begin, oh_end);
+        return;
+    }
     if (sw * 15 + dw * 3 >= 64 || KH * quads > MAX_QUADS ||
         (MAX_ROWS - 1) * w->stride_h + (KH - 1) * w->dilation_h + 1 > MAX_SPAN) {
         qp_u8_dwconv__avx2(a);
         return;
     }
-    const int64_t H = w->in_h, W = w->in_w, OH = w->out_h, OW = w->out_w;
     __m512i wvec[MAX_QUADS];
-    int64_t oh_begin, oh_end;
-    qp_q8_row_range(a->row_begin, a->row_end, OH, &oh_begin, &oh_end);
-    if (oh_begin < oh_end && flat_applies(w, oh_begin * OW, oh_end * OW)) {
+    if (flat_applies(w, oh_begin * OW, oh_end * OW)) {
         flat_run(a, oh_begin, oh_end);
         return;
     }

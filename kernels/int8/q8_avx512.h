@@ -33,16 +33,21 @@ static inline __mmask64 qp_q8_avx512_inside_mask(int64_t start, int64_t width) {
     return (__mmask64)(upto_hi & ~(((uint64_t)1 << lo) - 1));
 }
 
-/* 64 requantized lanes (a: outputs 0..15, b: 16..31, c: 32..47, d: 48..63) -> 64 bytes in order:
- * vpackssdw and vpackuswb interleave per 128-bit lane (lane l holds 4 outputs of each input at
- * group l), one vpermd puts the dword groups back. Saturations as in qp_q8_avx512_pack16. */
-static inline __m512i qp_q8_avx512_pack64(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zp16,
-                                          __m512i qmin, __m512i qmax) {
+/* 64 requantized lanes (a: outputs 0..15, b: 16..31, c: 32..47, d: 48..63) -> 64 bytes in order,
+ * without a u8 clamp: for [qmin, qmax] = [0, 255] (ReLU/ReLU6 outputs usually are), which
+ * vpackuswb's saturation already gives. vpackssdw and vpackuswb interleave per 128-bit lane
+ * (lane l holds 4 outputs of each input at group l), one vpermd puts the dword groups back. */
+static inline __m512i qp_q8_avx512_pack64_full_range(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zp16) {
     const __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(a, b), zp16);
     const __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(c, d), zp16);
-    const __m512i bytes = _mm512_packus_epi16(ab, cd);
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, bytes), qmin), qmax);
+    return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(ab, cd));
+}
+
+/* The same with the output clamp to [qmin, qmax] (saturations as in qp_q8_avx512_pack16). */
+static inline __m512i qp_q8_avx512_pack64(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zp16,
+                                          __m512i qmin, __m512i qmax) {
+    return _mm512_min_epu8(_mm512_max_epu8(qp_q8_avx512_pack64_full_range(a, b, c, d, zp16), qmin), qmax);
 }
 
 #endif

@@ -24,6 +24,9 @@ typedef struct qp_q8_config {
     const qp_u8s8_gemm_variant *gemm;
     qp_u8_im2col_fn im2col;
     qp_u8_dwconv_fn dwconv;
+    /* Direct convolution for few input channels (the stem), or NULL: im2col + GEMM serve those
+     * shapes (the op asks qp_u8_conv_smallc_supported first). */
+    qp_u8_conv_smallc_fn conv_smallc;
     qp_u8_add_fn add;
     qp_u8_mul_fn mul;
     qp_u8_pool_fn maxpool;

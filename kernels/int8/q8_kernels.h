@@ -164,9 +164,64 @@ void qp_u8_dwconv__ref(const qp_u8_dwconv_args *args);
  * included: each plane is copied into zero-point padding in scratch); other strides and
  * horizontal dilations run the reference code. */
 void qp_u8_dwconv__avx2(const qp_u8_dwconv_args *args);
-/* AVX-512 VNNI + VBMI: quads of taps (vpermb) into vpdpbusd, two output rows x 32 columns per
- * step, any stride_w/dilation_w with 15 stride_w + 3 dilation_w < 64 (else the AVX2 variant). */
+/* AVX-512 VNNI + VBMI: quads of taps (vpermb) into vpdpbusd. 3x3 stride 1/2: column strips of
+ * up to 32 outputs down the plane, two rows a group, the shape fixed at compile time (two
+ * channels per vector on planes at most 8 wide); other windows: four output rows x 32 columns
+ * per step, or flat 16-output vectors on planes under 16 wide. Any stride_w/dilation_w with
+ * 15 stride_w + 3 dilation_w < 64 (else the AVX2 variant). */
 void qp_u8_dwconv__avx512vnni(const qp_u8_dwconv_args *args);
+
+/* ------------------------------------------------------------------------------------------- */
+/* direct convolution for few input channels and narrow kernels (the stem of a CNN: 3 -> 32,    */
+/* 3x3 stride 2), NCHW, one image, one group, no im2col                                        */
+/* ------------------------------------------------------------------------------------------- */
+
+/* The C_in*KH*KW taps of a kernel, in weight order (k = (ic*KH + kh)*KW + kw), dealt into quads
+ * of 4 that touch at most 2 input rows (ic, kh): one vpdpbusd per quad, output channel and 16
+ * outputs. A quad's row[] are its rows r = ic*KH + kh (row[1] == row[0]: one row), k[] its taps
+ * (-1: an empty slot, weight 0). */
+enum { QP_U8_SMALLC_MAX_QUADS = 12 };
+typedef struct qp_u8_smallc_quad {
+    int32_t row[2];
+    int32_t k[4];
+} qp_u8_smallc_quad;
+
+/* The quads of a window with c_in input channels into quads[QP_U8_SMALLC_MAX_QUADS] (NULL: only
+ * count); returns their count, or 0 when there are more than QP_U8_SMALLC_MAX_QUADS. */
+int qp_u8_smallc_layout(const qp_q8_window *win, int64_t c_in, qp_u8_smallc_quad *quads);
+
+/* Whether the SIMD variants compute this window themselves (else they run the reference):
+ * kernel_w <= 4, 15 * stride_w + (kernel_w - 1) * dilation_w < 64 (every tap of 16 outputs in
+ * one 64-byte load of the row) and at most QP_U8_SMALLC_MAX_QUADS quads (at most 48 taps: up to
+ * 5 input channels of a 3x3 kernel, 3 of a 4x4, 24 rows of a kx1 one). */
+int qp_u8_conv_smallc_supported(const qp_q8_window *win, int64_t c_in);
+
+typedef struct qp_u8_conv_smallc_args {
+    qp_q8_window win;
+    int64_t c_in, c_out;
+    const uint8_t *input;         /* [c_in][in_h][in_w] */
+    const int8_t *weights;        /* [c_out][c_in][KH][KW] */
+    const int32_t *bias;          /* [c_out], folded: qp_u8s8_gemm_fold_bias(c_out, c_in*KH*KW, ...) */
+    int32_t input_zero_point;     /* what padded taps read, so the folded bias cancels them */
+    const float *scale;           /* [c_out] requantization scales (qp_requant_scale) */
+    int32_t out_zero_point;
+    uint8_t qmin, qmax;
+    uint8_t *output;              /* [c_out][out_h][out_w] */
+    void *scratch;                /* qp_u8_conv_smallc_scratch_size() bytes, any alignment */
+    /* Output rows [row_begin, row_end) of every output channel; both 0 = all rows (as for
+     * depthwise). Other rows of output are not written. */
+    int64_t row_begin, row_end;
+} qp_u8_conv_smallc_args;
+
+/* Scratch of one call (the weights regrouped by quads, bias and scales padded to 4 channels). */
+size_t qp_u8_conv_smallc_scratch_size(const qp_q8_window *win, int64_t c_in, int64_t c_out);
+typedef void (*qp_u8_conv_smallc_fn)(const qp_u8_conv_smallc_args *args);
+/* Plain loops over every tap: the bytes im2col + GEMM give (any geometry). */
+void qp_u8_conv_smallc__ref(const qp_u8_conv_smallc_args *args);
+/* AVX-512 VNNI + VBMI: per output row and 16 columns, one vpermt2b per quad builds the tap
+ * quads from masked row loads, shared by all output channels; then one vpdpbusd per quad and
+ * channel, 8-12 channels at a time. Windows outside qp_u8_conv_smallc_supported run the reference. */
+void qp_u8_conv_smallc__avx512vnni(const qp_u8_conv_smallc_args *args);
 
 /* Elementwise Add and Mul of two u8 tensors (qp_u8_add_fn, qp_u8_mul_fn and their arguments):
  * declared in their own header, which the binary-op kernels and their engine op share. */

@@ -165,7 +165,9 @@ static void run_dw(void *p) {
     c->fn(&c->args);
 }
 
-static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_t k, int64_t stride) {
+/* zp: the input and output zero point; 0 with the output range [0, 255] is what a depthwise conv
+ * after ReLU6 gets (MobileNetV2), 128 takes the VNNI kernel's general epilogue. */
+static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_t k, int64_t stride, int32_t zp) {
     if (!wanted(label)) return;
     const qp_q8_config *configs[8];
     const int n_configs = qp_q8_runnable_configs(configs, 8);
@@ -179,22 +181,22 @@ static void bench_dwconv(const char *label, int64_t channels, int64_t hw, int64_
     int8_t *w = alloc_or_die((size_t)(channels * k * k));
     for (int64_t i = 0; i < channels * k * k; i++) w[i] = (int8_t)((int)(rng_u32() % 255) - 127);
     int32_t *bias = alloc_or_die((size_t)channels * 4);
-    qp_u8s8_gemm_fold_bias(channels, k * k, w, k * k, NULL, 128, bias);
+    qp_u8s8_gemm_fold_bias(channels, k * k, w, k * k, NULL, zp, bias);
     float *rq = alloc_or_die((size_t)channels * sizeof(float));
     for (int64_t i = 0; i < channels; i++) rq[i] = (float)(60.0 / (k * 5400.0));
     uint8_t *out = alloc_or_die((size_t)(channels * out_hw * out_hw));
     uint8_t *ref_out = alloc_or_die((size_t)(channels * out_hw * out_hw));
     void *scratch = alloc_or_die(qp_u8_dwconv_scratch_size(&win));
     const double ops = 2.0 * (double)(channels * out_hw * out_hw * k * k);
-    printf("%s: C=%lld %lldx%lld k=%lld s=%lld\n", label, (long long)channels, (long long)hw,
-           (long long)hw, (long long)k, (long long)stride);
+    printf("%s: C=%lld %lldx%lld k=%lld s=%lld zp=%d\n", label, (long long)channels, (long long)hw,
+           (long long)hw, (long long)k, (long long)stride, zp);
     double ref_time = 0.0;
     for (int i = 0; i < n_configs; i++) {
         if (i > 0 && configs[i]->dwconv == configs[i - 1]->dwconv) continue;
         dw_ctx c = {.fn = configs[i]->dwconv};
         c.args = (qp_u8_dwconv_args){.win = win, .channels = channels, .input = in, .weights = w,
-                                     .bias = bias, .input_zero_point = 128, .scale = rq,
-                                     .out_zero_point = 128, .qmin = 0, .qmax = 255, .output = out,
+                                     .bias = bias, .input_zero_point = zp, .scale = rq,
+                                     .out_zero_point = zp, .qmin = 0, .qmax = 255, .output = out,
                                      .scratch = scratch};
         memset(out, 0, (size_t)(channels * out_hw * out_hw));
         const double t = time_it(run_dw, &c);
@@ -369,8 +371,121 @@ static void bench_memory_bound(void) {
     free(src);
 }
 
+/* ---- direct convolution for few input channels (the stem) vs im2col + GEMM -------------------- */
+
+typedef struct smallc_ctx {
+    qp_u8_conv_smallc_fn fn;
+    qp_u8_conv_smallc_args args;
+} smallc_ctx;
+
+static void run_smallc(void *p) {
+    smallc_ctx *c = p;
+    c->fn(&c->args);
+}
+
+/* c_in -> c_out with a k x k kernel, stride s, pad p on hw x hw: the best config's im2col + GEMM
+ * (what the Conv op runs without the direct kernel), then every direct variant, checked against
+ * the reference; GMAC/s counts the real taps (c_in * k * k per output). */
+static void bench_smallc(const char *label, int64_t c_in, int64_t c_out, int64_t hw, int64_t k, int64_t s, int64_t p) {
+    if (!wanted(label)) return;
+    const qp_q8_config *configs[8];
+    const int n_configs = qp_q8_runnable_configs(configs, 8);
+    const int64_t out_hw = (hw + 2 * p - k) / s + 1, n = out_hw * out_hw, kk = c_in * k * k;
+    const qp_q8_window win = {.in_h = hw, .in_w = hw, .out_h = out_hw, .out_w = out_hw, .kernel_h = k,
+                              .kernel_w = k, .stride_h = s, .stride_w = s, .dilation_h = 1, .dilation_w = 1,
+                              .pad_top = p, .pad_left = p, .pad_bottom = p, .pad_right = p};
+    uint8_t *in = alloc_or_die((size_t)(c_in * hw * hw));
+    fill_random(in, (size_t)(c_in * hw * hw));
+    int8_t *w = alloc_or_die((size_t)(c_out * kk));
+    for (int64_t i = 0; i < c_out * kk; i++) w[i] = (int8_t)((int)(rng_u32() % 255) - 127);
+    int32_t *bias = alloc_or_die((size_t)c_out * 4);
+    qp_u8s8_gemm_fold_bias(c_out, kk, w, kk, NULL, 128, bias);
+    float *rq = alloc_or_die((size_t)c_out * sizeof(float));
+    for (int64_t i = 0; i < c_out; i++) rq[i] = (float)(60.0 / (sqrt((double)kk) * 5400.0));
+    uint8_t *ref = alloc_or_die((size_t)(c_out * n)), *out = alloc_or_die((size_t)(c_out * n));
+    uint8_t *col = alloc_or_die(qp_u8_im2col_size(&win, c_in));
+    const double macs = (double)(c_out * n * kk);
+    printf("%s: %lld->%lld %lldx%lld k%lld s%lld p%lld\n", label, (long long)c_in, (long long)c_out, (long long)hw,
+           (long long)hw, (long long)k, (long long)s, (long long)p);
+    /* im2col + GEMM of the best config: the bytes every variant must give */
+    const qp_q8_config *best = configs[n_configs - 1];
+    const qp_u8s8_gemm_variant *v = best->gemm;
+    void *packed = alloc_or_die(v->pack_size(c_out, kk)), *gscratch = alloc_or_die(v->scratch_size(kk, n));
+    v->pack(c_out, kk, w, kk, bias, packed);
+    gemm_ctx g = {.v = v, .cfg = best, .win = &win, .image = in, .col = col, .channels = c_in};
+    g.args = (qp_u8s8_gemm_args){.m = c_out, .n = n, .k = kk, .m_begin = 0, .m_end = c_out, .packed_w = packed,
+                                 .x = col, .x_k_stride = n, .x_n_stride = 1, .out = ref, .out_m_stride = n,
+                                 .out_n_stride = 1, .scale = rq, .out_zero_point = 128, .qmin = 0, .qmax = 255,
+                                 .scratch = gscratch};
+    double tg = time_it(run_gemm, &g);
+    printf("  %-28s %9.3f ms  %7.2f GMAC/s\n", "im2col + gemm", tg * 1e3, macs / tg * 1e-9);
+    /* "same" stride-1 convs run the GEMM on the image itself (implicit im2col) in the Conv op */
+    if (v->implicit && s == 1 && win.out_w == win.in_w && k <= 16) {
+        const qp_u8s8_gemm_implicit im = {.input = in, .h = hw, .w = hw, .kernel_h = k, .kernel_w = k,
+                                          .pad_top = p, .pad_left = p, .zero_point = 128};
+        gemm_ctx gi = g;
+        gi.win = NULL;
+        gi.args.implicit = &im;
+        gi.args.out = out;
+        const double ti = time_it(run_gemm, &gi);
+        printf("  %-28s %9.3f ms  %7.2f GMAC/s%s\n", "implicit gemm", ti * 1e3, macs / ti * 1e-9,
+               memcmp(out, ref, (size_t)(c_out * n)) ? "  OUTPUT MISMATCH" : "");
+        if (ti < tg) tg = ti;
+    }
+    void *scratch = alloc_or_die(qp_u8_conv_smallc_scratch_size(&win, c_in, c_out));
+    smallc_ctx c = {.fn = qp_u8_conv_smallc__ref};
+    c.args = (qp_u8_conv_smallc_args){.win = win, .c_in = c_in, .c_out = c_out, .input = in, .weights = w,
+                                      .bias = bias, .input_zero_point = 128, .scale = rq, .out_zero_point = 128,
+                                      .qmin = 0, .qmax = 255, .output = out, .scratch = scratch};
+    for (int i = -1; i < n_configs; i++) {
+        if (i >= 0 && (!configs[i]->conv_smallc || (i > 0 && configs[i]->conv_smallc == configs[i - 1]->conv_smallc)))
+            continue;
+        c.fn = i < 0 ? qp_u8_conv_smallc__ref : configs[i]->conv_smallc;
+        memset(out, 0, (size_t)(c_out * n));
+        const double t = time_it(run_smallc, &c);
+        char name[64];
+        snprintf(name, sizeof name, "u8_conv_smallc__%s", i < 0 ? "ref" : configs[i]->isa_name);
+        printf("  %-28s %9.3f ms  %7.2f GMAC/s  x%5.2f vs the GEMM path%s\n", name, t * 1e3, macs / t * 1e-9, tg / t,
+               memcmp(out, ref, (size_t)(c_out * n)) ? "  OUTPUT MISMATCH" : "");
+    }
+    free(scratch);
+    free(gscratch);
+    free(packed);
+    free(col);
+    free(out);
+    free(ref);
+    free(rq);
+    free(bias);
+    free(w);
+    free(in);
+}
+
+static void bench_stems(void) {
+    /* the stems: MobileNetV2 (3->32), ShuffleNet-v2 (3->24), SqueezeNet 1.1 (3->64, no pad) */
+    bench_smallc("stem direct (MobileNetV2, 3->32 3x3 s2 @224x224)", 3, 32, 224, 3, 2, 1);
+    bench_smallc("stem direct (ShuffleNet-v2, 3->24 3x3 s2 @224x224)", 3, 24, 224, 3, 2, 1);
+    bench_smallc("stem direct (SqueezeNet 1.1, 3->64 3x3 s2 p0 @224x224)", 3, 64, 224, 3, 2, 0);
+    /* where else it might win: other small-C_in shapes ("stem direct" filters them all) */
+    bench_smallc("stem direct (1->32 3x3 s1 @112x112)", 1, 32, 112, 3, 1, 1);
+    bench_smallc("stem direct (3->16 3x3 s1 @112x112)", 3, 16, 112, 3, 1, 1);
+    bench_smallc("stem direct (4->32 3x3 s2 @112x112)", 4, 32, 112, 3, 2, 1);
+    bench_smallc("stem direct (5->32 3x3 s1 @56x56)", 5, 32, 56, 3, 1, 1);
+    bench_smallc("stem direct (3->32 2x2 s2 @224x224)", 3, 32, 224, 2, 2, 0);
+    bench_smallc("stem direct (3->8 3x3 s2 @224x224)", 3, 8, 224, 3, 2, 1);
+    bench_smallc("stem direct (3->32 3x3 s2 @32x32)", 3, 32, 32, 3, 2, 1);
+    bench_smallc("stem direct (3->32 3x3 s2 @14x14)", 3, 32, 14, 3, 2, 1);
+    bench_smallc("stem direct (2->64 3x3 s1 @7x7)", 2, 64, 7, 3, 1, 1);
+    bench_smallc("stem direct (4->16 1x1 s1 @56x56)", 4, 16, 56, 1, 1, 0);
+}
+
 int main(int argc, char **argv) {
-    if (argc > 1) min_seconds = atof(argv[1]);
+    /* [seconds] [filter], or just [filter] when the first argument is not a number */
+    char *end = NULL;
+    if (argc > 1) {
+        const double sec = strtod(argv[1], &end);
+        if (end != argv[1] && *end == '\0') min_seconds = sec;
+        else only = argv[1];
+    }
     if (argc > 2) only = argv[2];
     if (!(min_seconds > 0)) min_seconds = 0.3;
     printf("int8 kernel micro-benchmark, one thread; dispatch would pick: %s\n"
@@ -402,17 +517,26 @@ int main(int argc, char **argv) {
                                .dilation_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
                                .pad_right = 1};
     bench_gemm("3x3 s2 stem conv (3->24 @224x224)", 24, 112 * 112, 27, 0, &stem, 3);
+    bench_stems(); /* the same convs without im2col: the direct small-C_in kernel */
     /* classifier: 1280 -> 1000, batch 1 and 8 */
     bench_gemm("Gemm (classifier 1280->1000, batch 1)", 1000, 1, 1280, 1, NULL, 0);
     bench_gemm("Gemm (classifier 1280->1000, batch 8)", 1000, 8, 1280, 1, NULL, 0);
-    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 144 @56x56)", 144, 56, 3, 1);
-    bench_dwconv("depthwise 3x3 s2 (MobileNetV2, 576 @14x14 -> 7x7)", 576, 14, 3, 2);
-    bench_dwconv("depthwise 3x3 s2 (MobileNetV2, 144 @56x56)", 144, 56, 3, 2);
-    bench_dwconv("depthwise 5x5 s1 (EfficientNet-like, 240 @28x28)", 240, 28, 5, 1);
-    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 32 @112x112)", 32, 112, 3, 1);
-    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 384 @14x14)", 384, 14, 3, 1);
-    bench_dwconv("depthwise 3x3 s1 (MobileNetV2, 960 @7x7)", 960, 7, 3, 1);
-    bench_dwconv("depthwise 5x5 s2 (MnasNet-like, 240 @28x28)", 240, 28, 5, 2);
+    /* every depthwise shape of MobileNetV2 with its encoding after ReLU6 (labels start "dw" for
+     * the filter), two of them with zero points 128, then 5x5 ones */
+    bench_dwconv("dw 3x3 s1 (MobileNetV2, 32 @112x112)", 32, 112, 3, 1, 0);
+    bench_dwconv("dw 3x3 s2 (MobileNetV2, 96 @112x112)", 96, 112, 3, 2, 0);
+    bench_dwconv("dw 3x3 s1 (MobileNetV2, 144 @56x56)", 144, 56, 3, 1, 0);
+    bench_dwconv("dw 3x3 s2 (MobileNetV2, 144 @56x56)", 144, 56, 3, 2, 0);
+    bench_dwconv("dw 3x3 s1 (MobileNetV2, 192 @28x28)", 192, 28, 3, 1, 0);
+    bench_dwconv("dw 3x3 s2 (MobileNetV2, 192 @28x28)", 192, 28, 3, 2, 0);
+    bench_dwconv("dw 3x3 s1 (MobileNetV2, 384 @14x14)", 384, 14, 3, 1, 0);
+    bench_dwconv("dw 3x3 s1 (MobileNetV2, 576 @14x14)", 576, 14, 3, 1, 0);
+    bench_dwconv("dw 3x3 s2 (MobileNetV2, 576 @14x14 -> 7x7)", 576, 14, 3, 2, 0);
+    bench_dwconv("dw 3x3 s1 (MobileNetV2, 960 @7x7)", 960, 7, 3, 1, 0);
+    bench_dwconv("dw 3x3 s1 (zero points 128, 144 @56x56)", 144, 56, 3, 1, 128);
+    bench_dwconv("dw 3x3 s1 (zero points 128, 384 @14x14)", 384, 14, 3, 1, 128);
+    bench_dwconv("dw 5x5 s1 (EfficientNet-like, 240 @28x28)", 240, 28, 5, 1, 128);
+    bench_dwconv("dw 5x5 s2 (MnasNet-like, 240 @28x28)", 240, 28, 5, 2, 128);
     bench_memory_bound();
     return 0;
 }

@@ -645,6 +645,105 @@ static void test_dwconv_geometries(void **state) {
     check_dwconv(&ext2, 4, 1);
 }
 
+/* Depthwise with a chosen encoding (za, zo, [qmin, qmax]) and every scale at most 1/2 but channel
+ * `clamp_c` (-1: none), whose scale needs the float clamp: the 3x3 column-strip variants pick
+ * their epilogue and load per call from these (za = 0 and [0, 255] being the common case after a
+ * ReLU). Rows are split into 4 uneven parts as threads would. Returns the outputs compared. */
+static int64_t check_dwconv_encoding(const geom *g, int64_t channels, int32_t za, int32_t zo, uint8_t qmin,
+                                     uint8_t qmax, int64_t clamp_c) {
+    qp_q8_window win;
+    if (!make_window(g, &win)) return 0;
+    const int64_t taps = g->kh * g->kw, plane_in = g->h * g->w, plane_out = win.out_h * win.out_w;
+    const size_t n_out = (size_t)(channels * plane_out);
+    uint8_t *in = xcalloc((size_t)(channels * plane_in));
+    for (int64_t i = 0; i < channels * plane_in; i++) in[i] = (uint8_t)rng_u32();
+    int8_t *w = xcalloc((size_t)(channels * taps));
+    for (int64_t i = 0; i < channels * taps; i++) w[i] = (int8_t)rng_int(-128, 127);
+    int32_t *bias = xcalloc((size_t)channels * 4), *folded = xcalloc((size_t)channels * 4);
+    float *rq = xcalloc((size_t)channels * sizeof(float));
+    for (int64_t c = 0; c < channels; c++) {
+        bias[c] = (int32_t)rng_int(-3000, 3000);
+        rq[c] = rq_scale(60.0 / (sqrt((double)taps) * 5400.0) * (0.5 + rng_unit()));
+    }
+    if (clamp_c >= 0 && clamp_c < channels) rq[clamp_c] = rq_scale(2.5);
+    assert_int_equal(qp_u8s8_gemm_fold_bias(channels, taps, w, taps, bias, za, folded), QP_OK);
+    uint8_t *want = xcalloc(n_out);
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t oh = 0; oh < win.out_h; oh++)
+            for (int64_t ow = 0; ow < win.out_w; ow++) {
+                int64_t acc = bias[c];
+                for (int64_t kh = 0; kh < g->kh; kh++)
+                    for (int64_t kw = 0; kw < g->kw; kw++)
+                        acc += (int64_t)w[c * taps + kh * g->kw + kw] * (tap_value(&win, in, c, kh, kw, oh, ow, za) - za);
+                want[c * plane_out + oh * win.out_w + ow] = qp_requantize((int32_t)acc, rq[c], zo, qmin, qmax);
+            }
+    uint8_t *got = xcalloc(n_out);
+    void *scratch = xcalloc(qp_u8_dwconv_scratch_size(&win));
+    char what[160];
+    snprintf(what, sizeof what, "dwconv %lldx%lld s%lld p%lld,%lld,%lld,%lld C=%lld za=%d [%d,%d] clamp channel %lld",
+             (long long)g->h, (long long)g->w, (long long)g->sh, (long long)g->pt, (long long)g->pl, (long long)g->pb,
+             (long long)g->pr, (long long)channels, za, qmin, qmax, (long long)clamp_c);
+    for (int v = 0; v < n_runnable; v++) {
+        const qp_u8_dwconv_args a = {.win = win, .channels = channels, .input = in, .weights = w, .bias = folded,
+                                     .input_zero_point = za, .scale = rq, .out_zero_point = zo, .qmin = qmin,
+                                     .qmax = qmax, .output = got, .scratch = scratch};
+        memset(got, 0xA5, n_out);
+        runnable[v]->dwconv(&a);
+        expect_same_bytes(got, want, n_out, what, runnable[v]->isa_name);
+        memset(got, 0xA5, n_out);
+        const int64_t cuts[5] = {0, win.out_h / 5, win.out_h / 2, win.out_h - win.out_h / 7, win.out_h};
+        for (int part = 0; part < 4; part++) {
+            if (cuts[part] == cuts[part + 1]) continue;
+            qp_u8_dwconv_args p = a;
+            p.row_begin = cuts[part];
+            p.row_end = cuts[part + 1];
+            runnable[v]->dwconv(&p);
+        }
+        expect_same_bytes(got, want, n_out, what, runnable[v]->isa_name);
+    }
+    free(scratch);
+    free(got);
+    free(want);
+    free(rq);
+    free(folded);
+    free(bias);
+    free(w);
+    free(in);
+    return (int64_t)n_out;
+}
+
+/* The 3x3 planes of MobileNetV2 and the edges of the column-strip variants: 32-column blocks and
+ * a last one of at most 16 (stride 1), 31-column blocks (stride 2), planes of 9-16 columns (two
+ * channels a vector, odd channel counts leaving one alone) and of at most 8 (two channels a
+ * vector half), rows not a multiple of a group, pads of 0 and 2, in the common encoding (za = 0,
+ * [0, 255]) and others, with and without a channel needing the float clamp. */
+static void test_dwconv_3x3_strips(void **state) {
+    (void)state;
+    rng_seed(65);
+    static const int64_t shapes[][4] = {
+        /* h w stride channels */
+        {112, 112, 1, 3}, {112, 112, 2, 2}, {56, 56, 1, 5}, {56, 56, 2, 5}, {28, 28, 1, 5}, {28, 28, 2, 5},
+        {14, 14, 1, 7},   {14, 14, 2, 7},   {7, 7, 1, 9},   {8, 8, 1, 5},   {9, 9, 1, 3},   {16, 16, 1, 4},
+        {17, 17, 1, 3},   {33, 33, 1, 2},   {63, 63, 2, 2}, {62, 64, 2, 3}, {5, 300, 1, 2}, {40, 5, 2, 3},
+        {3, 18, 1, 3},    {2, 2, 1, 3},
+    };
+    static const int64_t pads[][4] = {{1, 1, 1, 1}, {0, 0, 1, 1}, {2, 2, 2, 2}};
+    int64_t compared = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t p = 0; p < sizeof pads / sizeof pads[0]; p++) {
+            const int64_t *sh = shapes[s], *pd = pads[p];
+            const geom g = {sh[0], sh[1], 3, 3, sh[2], sh[2], 1, 1, pd[0], pd[1], pd[2], pd[3]};
+            const int64_t channels = sh[3];
+            compared += check_dwconv_encoding(&g, channels, 0, (int32_t)rng_int(0, 3), 0, 255, -1);
+            compared += check_dwconv_encoding(&g, channels, 0, 0, 0, 255, rng_int(0, channels - 1));
+            compared += check_dwconv_encoding(&g, channels, (int32_t)rng_int(1, 255), (int32_t)rng_int(0, 255),
+                                              (uint8_t)rng_int(0, 40), (uint8_t)rng_int(200, 255), -1);
+            compared += check_dwconv_encoding(&g, channels, 0, (int32_t)rng_int(0, 255), (uint8_t)rng_int(1, 40), 255,
+                                              channels > 2 ? 2 : -1);
+        }
+    assert_true(compared > 1000000);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Add                                                                                       */
 /* ---------------------------------------------------------------------------------------- */
@@ -1196,6 +1295,8 @@ static void test_dispatch(void **state) {
         assert_non_null(c->lut);
         assert_non_null(c->quantize);
         assert_non_null(c->dequantize);
+        /* the direct small-C_in conv needs VNNI (and VBMI); elsewhere the Conv uses im2col + GEMM */
+        if (c->isa < QP_Q8_ISA_AVX512VNNI) assert_null(c->conv_smallc);
     }
     /* the process-wide choice honours QPIPE_ISA as read at first use */
     const char *request = getenv("QPIPE_ISA");
@@ -1406,6 +1507,196 @@ static void test_gemm_shared_packed_x(void **state) {
     if (n_runnable > 0 && runnable[n_runnable - 1]->gemm->pack_x) assert_true(checked >= 20);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* direct convolution for few input channels (the stem)                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The quad layout: every tap exactly once, in weight order, at most 4 a quad and 2 rows a quad,
+ * and the counts the kernel's register budget is planned for. */
+static void test_conv_smallc_layout(void **state) {
+    (void)state;
+    static const struct {
+        int64_t c_in, kh, kw, quads;
+    } counts[] = {{3, 3, 3, 7}, {1, 3, 3, 3}, {2, 3, 3, 5}, {4, 3, 3, 9}, {5, 3, 3, 12}, {6, 3, 3, 0},
+                  {3, 3, 1, 5}, {3, 4, 4, 12}, {1, 1, 1, 1}, {3, 2, 2, 3}, {2, 1, 3, 2}, {13, 1, 1, 7}, {25, 1, 1, 0}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        const qp_q8_window w = {.in_h = 9, .in_w = 9, .out_h = 9, .out_w = 9, .kernel_h = counts[i].kh,
+                                .kernel_w = counts[i].kw, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1};
+        if (qp_u8_smallc_layout(&w, counts[i].c_in, NULL) != counts[i].quads)
+            fail_msg("layout %lld ch %lldx%lld: %d quads, expected %lld", (long long)counts[i].c_in,
+                     (long long)counts[i].kh, (long long)counts[i].kw, qp_u8_smallc_layout(&w, counts[i].c_in, NULL),
+                     (long long)counts[i].quads);
+        assert_int_equal(qp_u8_conv_smallc_supported(&w, counts[i].c_in), counts[i].quads > 0);
+    }
+    for (int64_t c_in = 1; c_in <= 6; c_in++)
+        for (int64_t kh = 1; kh <= 4; kh++)
+            for (int64_t kw = 1; kw <= 4; kw++) {
+                const qp_q8_window w = {.kernel_h = kh, .kernel_w = kw, .stride_w = 1, .dilation_w = 1};
+                qp_u8_smallc_quad quads[QP_U8_SMALLC_MAX_QUADS];
+                const int n = qp_u8_smallc_layout(&w, c_in, quads);
+                if (!n) {
+                    assert_true(c_in * kh * kw > 4 * 8); /* only big kernels run out of quads */
+                    continue;
+                }
+                int32_t next = 0;
+                for (int q = 0; q < n; q++)
+                    for (int t = 0; t < 4; t++) {
+                        const int32_t k = quads[q].k[t];
+                        if (k < 0) continue;
+                        assert_int_equal(k, next++); /* weight order, each tap once */
+                        const int32_t row = (int32_t)(k / kw);
+                        assert_true(row == quads[q].row[0] || row == quads[q].row[1]);
+                    }
+                assert_int_equal(next, c_in * kh * kw);
+            }
+    /* the SIMD limits: 16 outputs' taps in one 64-byte load, kernel_w <= 4 */
+    qp_q8_window w = {.kernel_h = 3, .kernel_w = 3, .stride_w = 4, .dilation_w = 1};
+    assert_true(qp_u8_conv_smallc_supported(&w, 3));
+    w.dilation_w = 2;
+    assert_false(qp_u8_conv_smallc_supported(&w, 3));
+    w.stride_w = 1;
+    w.kernel_w = 5;
+    assert_false(qp_u8_conv_smallc_supported(&w, 1));
+}
+
+/* One direct conv: plain int64 loops, im2col + the reference GEMM, the reference direct kernel
+ * and every SIMD variant give the same bytes, also split by output rows; rows outside the range
+ * stay untouched. extreme: inputs 255, weights +-127/-128, scales that clamp and tie. */
+static void check_conv_smallc(const geom *g, int64_t c_in, int64_t c_out, int extreme, int64_t more_outputs) {
+    qp_q8_window win;
+    if (!make_window(g, &win)) return;
+    win.out_h += more_outputs; /* outputs past what the pads imply read padding only */
+    win.out_w += more_outputs;
+    const int64_t kk = c_in * g->kh * g->kw, plane_in = g->h * g->w, n = win.out_h * win.out_w;
+    const int32_t za = extreme ? (int32_t)rng_int(0, 1) * 255 : (int32_t)rng_int(0, 255);
+    const int32_t zo = (int32_t)rng_int(0, 255);
+    const uint8_t qmin = (uint8_t)(rng_u32() % 3 ? 0 : rng_int(0, 100));
+    const uint8_t qmax = (uint8_t)(rng_u32() % 3 ? 255 : rng_int(150, 255));
+    uint8_t *in = xcalloc((size_t)(c_in * plane_in));
+    for (int64_t i = 0; i < c_in * plane_in; i++) in[i] = extreme ? (uint8_t)(rng_u32() % 5 ? 255 : 0) : (uint8_t)rng_u32();
+    int8_t *w = xcalloc((size_t)(c_out * kk));
+    for (int64_t i = 0; i < c_out * kk; i++)
+        w[i] = extreme ? (int8_t)(rng_u32() % 3 == 0 ? -128 : rng_u32() % 2 ? 127 : -127) : (int8_t)rng_int(-127, 127);
+    int32_t *bias = xcalloc((size_t)c_out * 4), *folded = xcalloc((size_t)c_out * 4);
+    float *rq = xcalloc((size_t)c_out * sizeof(float));
+    for (int64_t o = 0; o < c_out; o++) {
+        bias[o] = (int32_t)rng_int(-20000, 20000);
+        rq[o] = rq_scale((extreme ? 60.0 / (kk * 255.0 * 128.0) : 60.0 / (sqrt((double)kk) * 5400.0)) * (0.5 + rng_unit()));
+        if (o % 7 == 3) rq[o] = rq_scale(ldexp(1.0, -(int)rng_int(0, 8))); /* ties */
+        if (o % 11 == 5) rq[o] = rq_scale(0.75 + 40.0 * rng_unit());       /* clamps: the float-clamp path */
+    }
+    assert_int_equal(qp_u8s8_gemm_fold_bias(c_out, kk, w, kk, bias, za, folded), QP_OK);
+    uint8_t *want = xcalloc((size_t)(c_out * n));
+    for (int64_t o = 0; o < c_out; o++)
+        for (int64_t oh = 0; oh < win.out_h; oh++)
+            for (int64_t ow = 0; ow < win.out_w; ow++) {
+                int64_t acc = bias[o];
+                for (int64_t c = 0; c < c_in; c++)
+                    for (int64_t kh = 0; kh < g->kh; kh++)
+                        for (int64_t kw = 0; kw < g->kw; kw++)
+                            acc += (int64_t)w[((o * c_in + c) * g->kh + kh) * g->kw + kw] *
+                                   (tap_value(&win, in, c, kh, kw, oh, ow, za) - za);
+                want[o * n + oh * win.out_w + ow] = qp_requantize((int32_t)acc, rq[o], zo, qmin, qmax);
+            }
+    char what[200];
+    snprintf(what, sizeof what, "conv_smallc %lld->%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld,%lld,%lld%s",
+             (long long)c_in, (long long)c_out, (long long)g->h, (long long)g->w, (long long)g->kh, (long long)g->kw,
+             (long long)g->sh, (long long)g->sw, (long long)g->dh, (long long)g->dw, (long long)g->pt,
+             (long long)g->pl, (long long)g->pb, (long long)g->pr, extreme ? " extreme" : "");
+    uint8_t *got = xcalloc((size_t)(c_out * n));
+    /* im2col + the reference GEMM: what the Conv op computes without the direct kernel */
+    {
+        const qp_u8s8_gemm_variant *v = &qp_u8s8_gemm__ref;
+        void *packed = xcalloc(v->pack_size(c_out, kk)), *scratch = xcalloc(v->scratch_size(kk, n));
+        uint8_t *col = xcalloc(qp_u8_im2col_size(&win, c_in));
+        v->pack(c_out, kk, w, kk, folded, packed);
+        qp_u8_im2col__ref(&win, c_in, in, (uint8_t)za, col);
+        const qp_u8s8_gemm_args a = {.m = c_out, .n = n, .k = kk, .m_begin = 0, .m_end = c_out, .packed_w = packed,
+                                     .x = col, .x_k_stride = n, .x_n_stride = 1, .out = got, .out_m_stride = n,
+                                     .out_n_stride = 1, .scale = rq, .out_zero_point = zo, .qmin = qmin,
+                                     .qmax = qmax, .scratch = scratch};
+        v->run(&a);
+        expect_same_bytes(got, want, (size_t)(c_out * n), what, "im2col + gemm__ref");
+        free(col);
+        free(scratch);
+        free(packed);
+    }
+    /* scratch of exactly the size asked, misaligned by one byte */
+    const size_t scratch_bytes = qp_u8_conv_smallc_scratch_size(&win, c_in, c_out);
+    uint8_t *scratch = xcalloc(scratch_bytes + 1);
+    qp_u8_conv_smallc_fn fns[9] = {qp_u8_conv_smallc__ref};
+    const char *names[9] = {"ref"};
+    int n_fns = 1;
+    for (int v = 0; v < n_runnable; v++)
+        if (runnable[v]->conv_smallc) {
+            fns[n_fns] = runnable[v]->conv_smallc;
+            names[n_fns++] = runnable[v]->isa_name;
+        }
+    for (int f = 0; f < n_fns; f++) {
+        memset(got, 0xA5, (size_t)(c_out * n));
+        const qp_u8_conv_smallc_args a = {.win = win, .c_in = c_in, .c_out = c_out, .input = in, .weights = w,
+                                          .bias = folded, .input_zero_point = za, .scale = rq, .out_zero_point = zo,
+                                          .qmin = qmin, .qmax = qmax, .output = got, .scratch = scratch + 1};
+        fns[f](&a);
+        expect_same_bytes(got, want, (size_t)(c_out * n), what, names[f]);
+        if (win.out_h < 3) continue;
+        /* rows in three parts, as threads split one image: the same bytes; a part's call leaves
+         * the other rows alone */
+        const int64_t cut1 = win.out_h / 3, cut2 = cut1 + (win.out_h - cut1) / 2 + 1;
+        const int64_t cuts[4] = {0, cut1, cut2, win.out_h};
+        memset(got, 0xA5, (size_t)(c_out * n));
+        for (int part = 0; part < 3; part++) {
+            qp_u8_conv_smallc_args p = a;
+            p.row_begin = cuts[part];
+            p.row_end = cuts[part + 1];
+            if (p.row_begin == p.row_end) continue;
+            fns[f](&p);
+            if (part == 0)
+                for (int64_t o = 0; o < c_out; o++)
+                    for (int64_t i = cuts[1] * win.out_w; i < n; i++)
+                        if (got[o * n + i] != 0xA5) fail_msg("%s [%s]: rows past the range were written", what, names[f]);
+        }
+        expect_same_bytes(got, want, (size_t)(c_out * n), what, names[f]);
+    }
+    free(scratch);
+    free(got);
+    free(want);
+    free(rq);
+    free(folded);
+    free(bias);
+    free(w);
+    free(in);
+}
+
+static void test_conv_smallc(void **state) {
+    (void)state;
+    rng_seed(71);
+    /* the stems, scaled down: 3x3 s2 pad 1 (MobileNetV2, ShuffleNet) and pad 0 (SqueezeNet),
+     * widths around the 16-column blocks */
+    static const geom stems[] = {
+        /* h   w  kh kw sh sw dh dw pt pl pb pr */
+        {32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, {23, 33, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0},
+        {9, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  {5, 224, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+        {6, 31, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  {3, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    };
+    static const int64_t outs[] = {32, 24, 64, 1, 5, 13, 20, 37};
+    for (size_t gi = 0; gi < sizeof stems / sizeof stems[0]; gi++)
+        for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++)
+            check_conv_smallc(&stems[gi], 3, outs[oi], 0, 0);
+    check_conv_smallc(&stems[0], 3, 32, 1, 0);
+    check_conv_smallc(&stems[1], 3, 21, 1, 0);
+    /* random geometries: 1-5 channels, kernels 1-4 (sometimes 5: the reference fallback), strides
+     * 1-3, dilations 1-2, pads 0-2, outputs past the padding */
+    for (int trial = 0; trial < 150; trial++) {
+        geom g = {.h = rng_int(1, 20), .w = rng_int(1, 80), .kh = rng_int(1, 4), .kw = rng_int(1, trial % 10 ? 4 : 5),
+                  .sh = rng_int(1, 3), .sw = rng_int(1, 3), .dh = rng_int(1, 2), .dw = rng_int(1, 2),
+                  .pt = rng_int(0, 2), .pl = rng_int(0, 2), .pb = rng_int(0, 2), .pr = rng_int(0, 2)};
+        if (trial % 3 == 0) g.dh = g.dw = 1;
+        const int64_t c_in = rng_int(1, 5), c_out = rng_int(1, 40);
+        check_conv_smallc(&g, c_in, c_out, trial % 9 == 4, trial % 13 == 6 ? 2 : 0);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch),
@@ -1418,6 +1709,7 @@ int main(void) {
         cmocka_unit_test(test_im2col_pads_with_zero_point),
         cmocka_unit_test(test_conv_im2col_gemm_groups),
         cmocka_unit_test(test_dwconv_geometries),
+        cmocka_unit_test(test_dwconv_3x3_strips),
         cmocka_unit_test(test_add_broadcasts),
         cmocka_unit_test(test_add_params_errors),
         cmocka_unit_test(test_add_ties_round_half_even),
@@ -1432,6 +1724,8 @@ int main(void) {
         cmocka_unit_test(test_im2col_row_blocks),
         cmocka_unit_test(test_dwconv_small_planes),
         cmocka_unit_test(test_gemm_shared_packed_x),
+        cmocka_unit_test(test_conv_smallc_layout),
+        cmocka_unit_test(test_conv_smallc),
     };
     return cmocka_run_group_tests(tests, setup_configs, NULL);
 }

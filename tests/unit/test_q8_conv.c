@@ -1,4 +1,4 @@
-/* test_q8_conv.c — the int8 Conv's work splits (whole images per thread, im2col row blocks, a 3-channel stem, row and channel chunks, small planes) give the same bytes for any thread count and batch, equal to QUANTSIM. */
+/* test_q8_conv.c — the int8 Conv's work splits (whole images per thread, im2col row blocks, a 3-channel stem and other few-input-channel convs, row and channel chunks, small planes) give the same bytes for any thread count and batch, equal to QUANTSIM. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,10 +148,32 @@ static void test_stem_splits_give_the_same_bytes(void **state) {
     qp_graph_free(g);
 }
 
+/* Few input channels (the direct small-C_in kernel when the CPU has it): odd planes and output
+ * channel counts that fill neither a 16-channel group nor a 16-column block, stride 1 and 2,
+ * one and two input channels, a 2x2 kernel. */
+static void test_small_input_channels_give_the_same_bytes(void **state) {
+    (void)state;
+    qp_graph *g = new_graph("x", 2, 45, 67);
+    conv(g, "c1", "x", "a1", 2, 21, 3, 1, 1);
+    conv(g, "p1", "a1", "y", 21, 8, 1, 1, 1);
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    assert_int_equal(qp_graph_finalize(g), QP_OK);
+    check_splits(g, 2 * 45 * 67);
+    qp_graph_free(g);
+    g = new_graph("x", 1, 50, 37);
+    conv(g, "c1", "x", "a1", 1, 13, 3, 2, 1);
+    conv(g, "c2", "a1", "y", 13, 6, 2, 1, 1);
+    qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
+    assert_int_equal(qp_graph_finalize(g), QP_OK);
+    check_splits(g, 50 * 37);
+    qp_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_splits_give_the_same_bytes),
         cmocka_unit_test(test_stem_splits_give_the_same_bytes),
+        cmocka_unit_test(test_small_input_channels_give_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* q8_conv.c — int8 Conv (regular, grouped, depthwise, 1-D/2-D): u8 im2col + packed u8s8 GEMM or the depthwise kernel, per-channel requant, fused clamp. */
+/* q8_conv.c — int8 Conv (regular, grouped, depthwise, 1-D/2-D): u8 im2col + packed u8s8 GEMM, the depthwise kernel or the direct small-C_in (stem) kernel, per-channel requant, fused clamp. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +12,19 @@ typedef struct conv_state {
     qp_q8_window win;
     int64_t batch, c_in, c_out, group, cin_g, cout_g, k, in_plane, out_plane;
     int depthwise, pointwise;
+    int smallc;                 /* few input channels, narrow kernel: the direct kernel (conv_smallc) */
     int implicit;               /* GEMM reads the input planes itself (no im2col): q8_kernels.h */
     uint8_t *packed;            /* GEMM path: one packed block per group */
     size_t packed_group_bytes;
-    int8_t *dw_weights;         /* depthwise path: [c_out][KH*KW] */
-    int32_t *dw_bias;           /* depthwise path: folded bias */
+    int8_t *direct_weights;     /* depthwise and small-C_in paths: [c_out][cin_g*KH*KW] */
+    int32_t *direct_bias;       /* depthwise and small-C_in paths: folded bias */
     float *scale;               /* [c_out] requantization scales */
     int32_t zx, zo;
     uint8_t lo, hi;
     /* Work of one image (group) split among the threads sharing it (core/work_split.h), on one
      * axis: output columns (GEMM), weight rows (gemm_rows: few output pixels), output rows
-     * (block_rows: im2col in row blocks), channels or output rows (depthwise: dw_rows). */
+     * (block_rows: im2col in row blocks), channels or output rows (depthwise: dw_rows), output
+     * rows (smallc). */
     qp_work_split split;
     qp_work_split images;       /* by_image: the batch, one image per task */
     int gemm_rows;              /* GEMM: tasks are rows of W (few output pixels), not columns */
@@ -107,8 +109,8 @@ static void conv_release(void *state) {
     conv_state *s = state;
     if (!s) return;
     free(s->packed);
-    free(s->dw_weights);
-    free(s->dw_bias);
+    free(s->direct_weights);
+    free(s->direct_bias);
     free(s->scale);
     qp_work_split_free(&s->split);
     qp_work_split_free(&s->images);
@@ -160,9 +162,26 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
      * re-primes the depthwise pipeline); the shares' last tasks are the smallest. */
     enum { MIN_TASK_MACS = 256 * 1024, MIN_DW_TASK_MACS = 16 * 1024 };
     const int64_t taps = s->win.kernel_h * s->win.kernel_w;
-    if (st == QP_OK && s->depthwise) {
-        s->dw_weights = wq;
-        s->dw_bias = folded;
+    /* A few input channels under a narrow kernel (the 3-channel stem): K = 27 is too short for
+     * the GEMM, whose X packing and per-output epilogue then cost more than its multiplies; the
+     * direct kernel builds each tap quad once per 16 outputs for all output channels. Measured
+     * (bench_int8_kernels "stem direct"): 1.3-2.5x faster from 1 to 5 input channels and 3x3 or
+     * 2x2 kernels; no gain for 1x1 (the GEMM reads X in place) or rows under 8 outputs (a
+     * 16-lane block mostly idle). */
+    s->smallc = !s->depthwise && s->group == 1 && !s->pointwise && s->win.out_w >= 8 && s->cfg->conv_smallc &&
+                qp_u8_conv_smallc_supported(&s->win, s->c_in);
+    if (st == QP_OK && s->smallc) {
+        s->direct_weights = wq;
+        s->direct_bias = folded;
+        wq = NULL;
+        folded = NULL;
+        /* tasks are output rows of every channel */
+        const int64_t row_macs = s->c_out * s->k * s->win.out_w;
+        st = qp_work_split_plan(&s->split, s->win.out_h, split, 1, (MIN_TASK_MACS + row_macs - 1) / row_macs, 0);
+        s->slot_bytes = align64(qp_u8_conv_smallc_scratch_size(&s->win, s->c_in, s->c_out));
+    } else if (st == QP_OK && s->depthwise) {
+        s->direct_weights = wq;
+        s->direct_bias = folded;
         wq = NULL;
         folded = NULL;
         /* Few channels to share: split the planes by output rows instead (4 at a time suits
@@ -226,7 +245,8 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
             s->col_bytes = s->pointwise || s->implicit ? 0 : align64(qp_u8_im2col_size(&s->win, s->cin_g));
         }
     }
-    const int running = split < s->split.n_tasks ? split : 1;
+    /* qp_work_split_run runs min(threads, tasks) parts, each with its own slot */
+    const int running = split < s->split.n_tasks ? split : (s->split.n_tasks > 1 ? s->split.n_tasks : 1);
     s->image_scratch = s->col_bytes + s->xpack_bytes + s->slot_bytes * (size_t)running;
     free(wq);
     free(bias);
@@ -324,20 +344,32 @@ static void dw_task(void *user, int64_t begin, int64_t end, uint8_t *slot) {
     const int64_t taps = s->win.kernel_h * s->win.kernel_w;
     const int64_t c0 = s->dw_rows ? 0 : begin, nc = s->dw_rows ? s->c_out : end - begin;
     qp_u8_dwconv_args a = {
-        .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->dw_weights + c0 * taps,
-        .bias = s->dw_bias + c0, .input_zero_point = s->zx, .scale = s->scale + c0,
+        .win = s->win, .channels = nc, .input = j->x + c0 * s->in_plane, .weights = s->direct_weights + c0 * taps,
+        .bias = s->direct_bias + c0, .input_zero_point = s->zx, .scale = s->scale + c0,
         .out_zero_point = s->zo, .qmin = s->lo, .qmax = s->hi, .output = j->y + c0 * s->out_plane,
         .scratch = slot, .row_begin = s->dw_rows ? begin : 0, .row_end = s->dw_rows ? end : 0, /* 0, 0: all rows */
     };
     s->cfg->dwconv(&a);
 }
 
+/* Output rows [begin, end) of every output channel through the direct small-C_in kernel. */
+static void smallc_task(void *user, int64_t begin, int64_t end, uint8_t *slot) {
+    const conv_job *j = user;
+    const conv_state *s = j->s;
+    const qp_u8_conv_smallc_args a = {
+        .win = s->win, .c_in = s->c_in, .c_out = s->c_out, .input = j->x, .weights = s->direct_weights,
+        .bias = s->direct_bias, .input_zero_point = s->zx, .scale = s->scale, .out_zero_point = s->zo,
+        .qmin = s->lo, .qmax = s->hi, .output = j->y, .scratch = slot, .row_begin = begin, .row_end = end,
+    };
+    s->cfg->conv_smallc(&a);
+}
+
 /* One image, shared by `threads` threads (1: run inline); scratch: its image_scratch bytes. */
 static void conv_image(const conv_state *s, const uint8_t *x, uint8_t *y, uint8_t *scratch, int threads) {
     conv_job j = {.s = s, .x = x, .y = y, .col = scratch};
     uint8_t *xpack = scratch + s->col_bytes, *slots = xpack + s->xpack_bytes;
-    if (s->depthwise) {
-        qp_work_split_run(&s->split, threads, dw_task, &j, slots, s->slot_bytes);
+    if (s->depthwise || s->smallc) {
+        qp_work_split_run(&s->split, threads, s->smallc ? smallc_task : dw_task, &j, slots, s->slot_bytes);
         return;
     }
     for (int64_t g = 0; g < s->group; g++) {
