@@ -193,7 +193,10 @@ static qp_status conv_prepare(const qp_q8_prep *p, void **state, size_t *scratch
                                     (MIN_DW_TASK_MACS + row_macs - 1) / row_macs, 0);
         } else {
             const int64_t channel_macs = taps * s->out_plane;
-            st = qp_work_split_plan(&s->split, s->c_out, split, 1, (MIN_DW_TASK_MACS + channel_macs - 1) / channel_macs, 0);
+            /* even channel counts on planes at most 8 wide: the VNNI kernel puts two channels
+             * in one vector there, and an odd chunk's last channel would fill a vector alone */
+            st = qp_work_split_plan(&s->split, s->c_out, split, s->win.out_w <= 8 ? 2 : 1,
+                                    (MIN_DW_TASK_MACS + channel_macs - 1) / channel_macs, 0);
         }
         s->slot_bytes = align64(qp_u8_dwconv_scratch_size(&s->win));
     } else if (st == QP_OK) {
