@@ -290,6 +290,14 @@ static void test_gemm_saturation_trap(void **state) {
             c.multipliers = M_MIXED;
             check_gemm_case(&c);
         }
+    /* the narrow (GEMV) paths with the same extremes: n <= 4 columns, odd k */
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
+        for (int64_t n = 1; n <= 4; n++) {
+            gemm_case c = {.m = 11, .n = n, .k = 1001, .za = 0, .zo = 128, .qmin = 0, .qmax = 255,
+                           .layout = (int)(n % 2), .weights = weights[i], .acts = X_ALL255,
+                           .multipliers = M_TYPICAL};
+            check_gemm_case(&c);
+        }
     /* the same products without the zero-point fold hiding them: za in the middle */
     gemm_case c = {.m = 4, .n = 33, .k = 4000, .za = 3, .zo = 7, .qmin = 0, .qmax = 255,
                    .layout = LAYOUT_CONV, .weights = W_PLUS127, .acts = X_ALL255,
