@@ -20,8 +20,8 @@
  * the integer sum of the GEMM path, and the output stage is the GEMM's: the same bytes.
  *
  * Registers: Q quad vectors + G accumulators (12 channels at a time up to 8 quads, else 8: on
- * Zen 4, 8, 12 and 16 ran the stem equally fast; 12 leaves room for the output stage). Rows whose
- * 16-output blocks lie inside the input load plainly; borders use masked loads. On Zen 4 the
+ * Zen 5 (this VM), 8, 12 and 16 ran the stem equally fast; 12 leaves room for the output stage). Rows whose
+ * 16-output blocks lie inside the input load plainly; borders use masked loads. On the Zen 5 VM the
  * stem runs ~230 GMAC/s against ~135 for im2col + GEMM (bench_int8_kernels "stem direct"). */
 
 enum { MAXQ = QP_U8_SMALLC_MAX_QUADS, BLOCK = 16 };
@@ -56,7 +56,7 @@ static int main_group(int Q) { return Q <= 8 ? 12 : 8; }
 
 /* acc += x * the dword at w broadcast to every lane. GCC 12 loads the broadcast into a register
  * first (vpbroadcastd + vpdpbusd); the embedded broadcast saves that operation, ~10% of the
- * multiply loop on Zen 4. */
+ * multiply loop on Zen 5. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define QP_DPBUSD_BCST(acc, x, w) __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*(w)))
 #else
@@ -135,7 +135,7 @@ __attribute__((always_inline)) static inline void conv_rows(const sc_call *k, in
             const int64_t start = ow * w->stride_w - w->pad_left;
             __m512i x[MAXQ];
             if (plain && start >= 0 && start + k->span <= W) {
-                /* every tap inside the rows: plain loads (masked byte loads cost ~8% on Zen 4);
+                /* every tap inside the rows: plain loads (masked byte loads cost ~8% on Zen 5);
                  * the bytes past the span are never picked */
                 QP_UNROLL
                 for (int q = 0; q < Q; q++) {

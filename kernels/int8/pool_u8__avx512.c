@@ -239,7 +239,7 @@ static inline __attribute__((always_inline)) void sep_small(const qp_u8_pool_arg
  *   output vector holds R = 64 / OW rows, groups of P rows blended into it, and is stored as one
  *   contiguous R*OW-byte run. A 13x13 output plane is 4 rows of 13 bytes: 3 vpermt2b per 4 rows.
  *   With whole planes the blocks run on across channels; rows of padding-free windows load
- *   without masks (masked loads cost ~20 % on Zen 4).
+ *   without masks (masked loads cost ~20 % on the Zen 5 VM).
  * - Wider rows: the vertical maxima go through a stack buffer, then B outputs a step.
  * Returns 0 (nothing written) for windows it does not take. */
 static int maxpool_separable(const qp_u8_pool_args *a) {
