@@ -143,6 +143,11 @@ def compare(args):
             failed.append("the output is not produced by a DequantizeLinear: no quantization step to compare in")
         elif result["p999_steps"] > args.max_steps:
             failed.append(f"99.9% of outputs within {result['p999_steps']:.1f} steps > {args.max_steps}")
+    if args.min_identical is not None:
+        if not step:
+            failed.append("the output is not produced by a DequantizeLinear: no quantization step to compare in")
+        elif result["equal"] < args.min_identical:
+            failed.append(f"{100 * result['equal']:.2f}% of outputs identical < {100 * args.min_identical:.2f}%")
     for f in failed:
         print("FAIL:", f)
     return 1 if failed else 0
@@ -199,6 +204,8 @@ def main():
     c.add_argument("dump")
     c.add_argument("--min-agreement", type=float, default=0.99)
     c.add_argument("--max-steps", type=float, default=None, help="fail when the 99.9th percentile exceeds this")
+    c.add_argument("--min-identical", type=float, default=None,
+                   help="fail when fewer outputs than this fraction are bit-identical with ONNX Runtime's")
     c.add_argument("--json")
     c.add_argument("--self-check", action="store_true",
                    help="also run ONNX Runtime with graph optimizations off and print how well its float "

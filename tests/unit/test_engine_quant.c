@@ -579,7 +579,7 @@ static void test_int8_fallback_report(void **state) {
     qp_test_add_input(g, "x", QP_DT_FLOAT, &xs);
     init_tensor(g, "w", (qp_shape){.rank = 2, .dims = {10, 6}}, -1.0f, 1.0f);
     ADD(g, "fc", "MatMul", "logits", "x", "w");
-    ADD(g, "prob", "Softmax", "p", "logits");
+    ADD(g, "prob", "LogSoftmax", "p", "logits");
     ADD(g, "lrn_like", "Exp", "e", "p");
     ADD(g, "out", "Relu", "y", "e");
     qp_test_add_output(g, qp_graph_find_tensor(g, "y"));
@@ -592,10 +592,10 @@ static void test_int8_fallback_report(void **state) {
     qp_plan *plan = make_plan(g, QP_MODE_INT8, e, &s, 1);
     assert_int_equal(qp_plan_num_fp32_fallbacks(plan), 2);
     assert_string_equal(g->nodes[qp_plan_fp32_fallback_node(plan, 0)].name, "prob");
-    assert_non_null(strstr(qp_plan_fp32_fallback_reason(plan, 0), "no int8 implementation of Softmax"));
+    assert_non_null(strstr(qp_plan_fp32_fallback_reason(plan, 0), "no int8 implementation of LogSoftmax"));
     char buf[256];
     size_t len = qp_plan_fp32_fallback_summary(plan, buf, sizeof buf);
-    assert_string_equal(buf, "Softmax (1 node: 'prob'), Exp (1 node: 'lrn_like')");
+    assert_string_equal(buf, "LogSoftmax (1 node: 'prob'), Exp (1 node: 'lrn_like')");
     assert_int_equal(len, strlen(buf));
     char tiny[8];
     assert_int_equal(qp_plan_fp32_fallback_summary(plan, tiny, sizeof tiny), len); /* truncates safely */

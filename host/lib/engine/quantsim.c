@@ -352,7 +352,7 @@ static qp_status push_fq(qp_plan *plan, int tensor, int src, int dst, const qp_e
 
 /* --- lowering of the exactly simulated nodes ------------------------------------------------- */
 
-typedef enum sim_kind { SIM_NONE, SIM_REQUANT, SIM_BINARY } sim_kind;
+typedef enum sim_kind { SIM_NONE, SIM_REQUANT, SIM_BINARY, SIM_INT8 } sim_kind;
 
 static sim_kind sim_kind_of(const qp_plan *plan, const qp_q8_decision *d, int id) {
     if (id < 0 || !d[id].int8 || d[id].fused_into >= 0 || plan->options.quantsim_float) return SIM_NONE;
@@ -362,6 +362,9 @@ static sim_kind sim_kind_of(const qp_plan *plan, const qp_q8_decision *d, int id
         !strcmp(op, "ReduceMean"))
         return SIM_REQUANT;
     if ((!strcmp(op, "Add") || !strcmp(op, "Mul")) && qp_q8_find(n)->data_inputs(plan, n) == 3u) return SIM_BINARY;
+    /* Softmax's arithmetic (ORT's QLinearSoftmax: a float table, a float sum, floor(1 / y_scale))
+     * has no float formulation simpler than itself: QUANTSIM runs the int8 op between codes. */
+    if (!strcmp(op, "Softmax")) return SIM_INT8;
     return SIM_NONE;
 }
 
@@ -497,6 +500,38 @@ static qp_status emit_binary_sim(qs_state *q, const qp_plan_step *src, const qp_
     return qp_plan_step_observe(plan, c, out_t, out_t);
 }
 
+/* A one-input, one-output int8 op run as is: the fake-quantized input to its codes, the op,
+ * the codes back to float. */
+static qp_status emit_int8_sim(qs_state *q, const qp_plan_step *src, const qp_q8_prep *p, const qp_q8_op *q8) {
+    qp_plan *plan = q->plan;
+    const qp_node *n = p->node;
+    int id = src->node_id, x = n->inputs[0], out_t = q->d[id].out_tensor;
+    int xu = qp_plan_add_value(plan, QP_DT_UINT8, &plan->values[x].shape);
+    int yu = qp_plan_add_value(plan, QP_DT_UINT8, &plan->values[out_t].shape);
+    if (xu < 0 || yu < 0) return qp_error(QP_ERR_NOMEM, "out of memory while planning");
+    int xv = read_value(q, x);
+    qp_plan_step *c;
+    qp_status st = qp_plan_push_step(plan, QP_STEP_QUANTIZE, -1, x, &xv, 1, &xu, 1, &c);
+    if (st != QP_OK) return st;
+    c->act = p->in_act[0];
+    void *state = NULL;
+    size_t scratch = 0;
+    if ((st = q8->prepare(p, &state, &scratch)) != QP_OK) return st;
+    qp_plan_step *s;
+    if ((st = qp_plan_push_step(plan, QP_STEP_INT8, id, -1, &xu, 1, &yu, 1, &s)) != QP_OK) {
+        if (state && q8->release) q8->release(state);
+        return st;
+    }
+    s->q8 = q8;
+    s->op = src->op;
+    s->state = state;
+    s->scratch_bytes = scratch;
+    s->prepared = 1;
+    if ((st = qp_plan_push_step(plan, QP_STEP_DEQUANTIZE, -1, out_t, &yu, 1, &out_t, 1, &c)) != QP_OK) return st;
+    c->act = p->out_act[0];
+    return qp_plan_step_observe(plan, c, out_t, out_t);
+}
+
 static qp_status emit_sim(qs_state *q, const qp_plan_step *src, sim_kind kind) {
     int id = src->node_id;
     const qp_q8_op *q8 = qp_q8_find(&q->plan->graph->nodes[id]);
@@ -506,7 +541,9 @@ static qp_status emit_sim(qs_state *q, const qp_plan_step *src, sim_kind kind) {
     if (!qp_q8_prep_build(q->plan, id, q8, q->d[id].fused_act, &b, why, sizeof why))
         st = qp_error(QP_ERR_INTERNAL, "quantsim: node %d: %s", id, why);
     else
-        st = kind == SIM_REQUANT ? emit_requant_sim(q, src, &b.p) : emit_binary_sim(q, src, &b.p);
+        st = kind == SIM_REQUANT ? emit_requant_sim(q, src, &b.p)
+             : kind == SIM_BINARY ? emit_binary_sim(q, src, &b.p)
+                                  : emit_int8_sim(q, src, &b.p, q8);
     qp_q8_prep_free(&b);
     return st;
 }

@@ -133,7 +133,7 @@ int qp_q8_chunks(int64_t n, int n_threads, int64_t align, int64_t *chunk_len);
 extern const qp_q8_op qp_q8_conv_op, qp_q8_gemm_op, qp_q8_matmul_op;
 extern const qp_q8_op qp_q8_add_op, qp_q8_mul_op, qp_q8_sub_op, qp_q8_div_op, qp_q8_pow_op, qp_q8_max_op, qp_q8_min_op;
 extern const qp_q8_op qp_q8_maxpool_op, qp_q8_avgpool_op, qp_q8_global_avgpool_op, qp_q8_reduce_mean_op;
-extern const qp_q8_op qp_q8_concat_op, qp_q8_batchnorm_op, qp_q8_prelu_op;
+extern const qp_q8_op qp_q8_concat_op, qp_q8_batchnorm_op, qp_q8_prelu_op, qp_q8_softmax_op;
 extern const qp_q8_op *const qp_q8_unary_ops[];   /* NULL-terminated */
 extern const qp_q8_op *const qp_q8_shape_ops[];   /* NULL-terminated */
 

@@ -12,7 +12,7 @@ static const qp_q8_op *const single_ops[] = {
     &qp_q8_conv_op,    &qp_q8_gemm_op,    &qp_q8_matmul_op,          &qp_q8_add_op,    &qp_q8_mul_op,
     &qp_q8_sub_op,     &qp_q8_div_op,     &qp_q8_pow_op,             &qp_q8_max_op,    &qp_q8_min_op,
     &qp_q8_maxpool_op, &qp_q8_avgpool_op, &qp_q8_global_avgpool_op, &qp_q8_reduce_mean_op, &qp_q8_concat_op,
-    &qp_q8_batchnorm_op, &qp_q8_prelu_op,
+    &qp_q8_batchnorm_op, &qp_q8_prelu_op, &qp_q8_softmax_op,
 };
 
 const qp_q8_op *qp_q8_find(const qp_node *node) {
