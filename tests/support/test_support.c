@@ -114,3 +114,20 @@ float *qp_test_run_plan(const qp_graph *g, const qp_encodings *e, qp_engine_mode
     qp_plan_free(plan);
     return copy;
 }
+
+float *qp_test_check_int8_invariants(const qp_graph *g, const qp_encodings *e, int batch, const float *x,
+                                     int max_threads, const char *what, size_t *n_out) {
+    size_t n;
+    float *ref = qp_test_run_plan(g, e, QP_MODE_INT8, batch, 1, x, n_out);
+    float *sim = qp_test_run_plan(g, e, QP_MODE_QUANTSIM, batch, 1, x, &n);
+    assert_int_equal(n, *n_out);
+    if (memcmp(sim, ref, n)) fail_msg("batch %d: INT8 %s differs from QUANTSIM", batch, what);
+    free(sim);
+    for (int threads = 2; threads <= max_threads; threads++) {
+        float *got = qp_test_run_plan(g, e, QP_MODE_INT8, batch, threads, x, &n);
+        assert_int_equal(n, *n_out);
+        if (memcmp(got, ref, n)) fail_msg("batch %d: INT8 %s on %d threads differs from 1 thread", batch, what, threads);
+        free(got);
+    }
+    return ref;
+}

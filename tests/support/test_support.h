@@ -47,4 +47,10 @@ void qp_test_add_output(qp_graph *g, int tensor_id);
 float *qp_test_run_plan(const qp_graph *g, const qp_encodings *e, qp_engine_mode mode, int batch, int threads,
                         const float *x, size_t *n_out);
 
+/* The int8 engine's invariants on one input: INT8 at 1 thread equals QUANTSIM byte for byte, and
+ * 2 to max_threads threads give the same bytes. Fails the test naming `what` and the batch;
+ * returns the 1-thread INT8 output (*n_out bytes; free it). */
+float *qp_test_check_int8_invariants(const qp_graph *g, const qp_encodings *e, int batch, const float *x,
+                                     int max_threads, const char *what, size_t *n_out);
+
 #endif

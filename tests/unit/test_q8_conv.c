@@ -84,19 +84,8 @@ static void check_splits(const qp_graph *g, int64_t in_per_image) {
         const size_t n_in = (size_t)batch * (size_t)in_per_image;
         float *x = malloc(n_in * sizeof *x);
         for (size_t i = 0; i < n_in; i++) x[i] = frand(-2.5f, 2.5f);
-        size_t n_ref, n;
-        float *ref = qp_test_run_plan(g, e, QP_MODE_INT8, batch, 1, x, &n_ref);
-        float *sim = qp_test_run_plan(g, e, QP_MODE_QUANTSIM, batch, 1, x, &n);
-        assert_int_equal(n, n_ref);
-        if (memcmp(sim, ref, n)) fail_msg("batch %d: INT8 differs from QUANTSIM", batch);
-        free(sim);
-        for (int threads = 2; threads <= 4; threads++) {
-            float *got = qp_test_run_plan(g, e, QP_MODE_INT8, batch, threads, x, &n);
-            assert_int_equal(n, n_ref);
-            if (memcmp(got, ref, n)) fail_msg("batch %d: %d threads differ from 1 thread", batch, threads);
-            free(got);
-        }
-        free(ref);
+        size_t n_ref;
+        free(qp_test_check_int8_invariants(g, e, batch, x, 4, "Conv", &n_ref));
         free(x);
     }
     qp_encodings_free(e);

@@ -110,7 +110,6 @@ typedef struct claim_state {
     void *user;
     uint8_t *scratch;
     size_t slot_bytes;
-    int parts;
     struct {
         _Alignas(64) atomic_uint_fast64_t range;
     } block[QP_WORK_MAX_PARTS];
@@ -153,7 +152,7 @@ void qp_work_split_run(const qp_work_split *w, int threads, qp_work_fn fn, void 
         for (int t = 0; t < w->n_tasks; t++) fn(user, w->bounds[t], w->bounds[t + 1], scratch);
         return;
     }
-    claim_state c = {.w = w, .fn = fn, .user = user, .scratch = scratch, .slot_bytes = slot_bytes, .parts = parts};
+    claim_state c = {.w = w, .fn = fn, .user = user, .scratch = scratch, .slot_bytes = slot_bytes};
     for (int b = 0; b < w->n_parts; b++)
         atomic_init(&c.block[b].range, pack_range((uint32_t)w->block_first[b], (uint32_t)w->block_first[b + 1]));
     qp_parallel_for(parts, parts, run_part, &c);

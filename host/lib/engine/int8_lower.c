@@ -272,6 +272,27 @@ static int float_enc(const qp_plan *plan, int t) {
            qp_encodings_get(plan->options.encodings, t) != NULL;
 }
 
+qp_status qp_q8_push_step(qp_plan *plan, int node_id, const qp_q8_op *q8, const qp_q8_prep *p, const qp_op_def *op,
+                          const int *in, int n_in, const int *out, int n_out) {
+    void *state = NULL;
+    size_t scratch = 0;
+    char where[300];
+    qp_status st = q8->prepare(p, &state, &scratch);
+    if (st != QP_OK)
+        return qp_error_prefix(st, "%s: int8: ", qp_plan_node_desc(plan->graph, node_id, where, sizeof where));
+    qp_plan_step *s = NULL;
+    if ((st = qp_plan_push_step(plan, QP_STEP_INT8, node_id, -1, in, n_in, out, n_out, &s)) != QP_OK) {
+        if (state && q8->release) q8->release(state);
+        return st;
+    }
+    s->q8 = q8;
+    s->op = op;
+    s->state = state;
+    s->scratch_bytes = scratch;
+    s->prepared = 1;
+    return QP_OK;
+}
+
 static qp_status emit_int8(lower_state *ls, const qp_plan_step *src) {
     qp_plan *plan = ls->plan;
     const qp_graph *g = plan->graph;
@@ -296,25 +317,13 @@ static qp_status emit_int8(lower_state *ls, const qp_plan_step *src) {
         int t = k == 0 ? ls->d[id].out_tensor : n->outputs[k];
         out[k] = t < 0 ? src->out[k] : (dout & (1u << k)) ? ls->u8[t] : t;
     }
-    void *state = NULL;
-    size_t scratch = 0;
-    char where[300];
-    if (st == QP_OK && (st = q8->prepare(&b.p, &state, &scratch)) != QP_OK)
-        st = qp_error_prefix(st, "%s: int8: ", qp_plan_node_desc(g, id, where, sizeof where));
+    if (st == QP_OK) st = qp_q8_push_step(plan, id, q8, &b.p, src->op, in, n->n_inputs, out, n->n_outputs);
     qp_q8_prep_free(&b);
-    qp_plan_step *s = NULL;
-    if (st == QP_OK) st = qp_plan_push_step(plan, QP_STEP_INT8, id, -1, in, n->n_inputs, out, n->n_outputs, &s);
     if (st != QP_OK) {
-        if (state && q8->release) q8->release(state);
         free(in);
         free(out);
         return st;
     }
-    s->q8 = q8;
-    s->op = src->op;
-    s->state = state;
-    s->scratch_bytes = scratch;
-    s->prepared = 1;
     int step_index = plan->n_steps - 1;
     plan->n_int8_nodes += 1 + (ls->d[id].fused_act >= 0);
     for (int k = 0; k < n->n_outputs && st == QP_OK; k++) {

@@ -514,19 +514,7 @@ static qp_status emit_int8_sim(qs_state *q, const qp_plan_step *src, const qp_q8
     qp_status st = qp_plan_push_step(plan, QP_STEP_QUANTIZE, -1, x, &xv, 1, &xu, 1, &c);
     if (st != QP_OK) return st;
     c->act = p->in_act[0];
-    void *state = NULL;
-    size_t scratch = 0;
-    if ((st = q8->prepare(p, &state, &scratch)) != QP_OK) return st;
-    qp_plan_step *s;
-    if ((st = qp_plan_push_step(plan, QP_STEP_INT8, id, -1, &xu, 1, &yu, 1, &s)) != QP_OK) {
-        if (state && q8->release) q8->release(state);
-        return st;
-    }
-    s->q8 = q8;
-    s->op = src->op;
-    s->state = state;
-    s->scratch_bytes = scratch;
-    s->prepared = 1;
+    if ((st = qp_q8_push_step(plan, id, q8, p, src->op, &xu, 1, &yu, 1)) != QP_OK) return st;
     if ((st = qp_plan_push_step(plan, QP_STEP_DEQUANTIZE, -1, out_t, &yu, 1, &out_t, 1, &c)) != QP_OK) return st;
     c->act = p->out_act[0];
     return qp_plan_step_observe(plan, c, out_t, out_t);

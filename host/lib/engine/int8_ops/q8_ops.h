@@ -129,6 +129,12 @@ int qp_q8_threads_for(int n_threads, int64_t work, int64_t min_per_thread);
  * [*begin, *end). Returns the chunk count. Depends only on its arguments (determinism). */
 int qp_q8_chunks(int64_t n, int n_threads, int64_t align, int64_t *chunk_len);
 
+/* Prepares q8 on p and appends the INT8 step running it for node_id (op: the node's fp32 op,
+ * kept on the step); the prepared state belongs to the step, or is released on failure. Used by
+ * the int8 lowering and by QUANTSIM for the ops it runs as they are (int8_lower.c). */
+qp_status qp_q8_push_step(qp_plan *plan, int node_id, const qp_q8_op *q8, const qp_q8_prep *p, const qp_op_def *op,
+                          const int *in, int n_in, const int *out, int n_out);
+
 /* Op tables (one per int8_ops/ file). */
 extern const qp_q8_op qp_q8_conv_op, qp_q8_gemm_op, qp_q8_matmul_op;
 extern const qp_q8_op qp_q8_add_op, qp_q8_mul_op, qp_q8_sub_op, qp_q8_div_op, qp_q8_pow_op, qp_q8_max_op, qp_q8_min_op;
